@@ -1,0 +1,65 @@
+// Validating reader of a QMC image. Every offset and length is bounds-checked
+// before it is used; a failure names what is wrong (and which section or
+// tensor). The view maps sections in place: nothing is copied.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "common/image_format.h"
+#include "common/status.h"
+
+namespace qmc::image {
+
+class ImageView {
+ public:
+  ImageView() = default;
+
+  // Checks the header and section table (structure and header CRC) of an
+  // image held whole in memory; section payloads are not read.
+  static Result<ImageView> OpenFile(std::span<const uint8_t> file);
+
+  const Header& header() const { return header_; }
+  const ModelConfig& model() const { return header_.model; }
+  uint32_t section_count() const { return header_.section_count; }
+  const SectionEntry& section(uint32_t i) const { return sections_[i]; }
+  std::span<const uint8_t> section_bytes(uint32_t i) const { return section_bytes_[i]; }
+
+  Status CheckSectionCrc(uint32_t i) const;
+
+  // Checks the tensor directory: every entry's scheme, sizes and blob
+  // references, the outlier tables, and that the model's tensors are there
+  // with the right shapes. Requires the directory section's CRC to hold.
+  Status ValidateTensors() const;
+
+  // Everything: every section CRC, the directory, the tokenizer.
+  Status Validate() const;
+
+  uint32_t tensor_count() const { return header_.tensor_count; }
+  TensorEntry tensor(uint32_t i) const;  // i < tensor_count(), directory validated
+  // Index of the tensor called `name`, or tensor_count() if absent.
+  uint32_t FindTensor(const char* name) const;
+  std::span<const uint8_t> blob(const BlobRef& ref) const;
+
+  // Bytes each window must provide: the end of its furthest section.
+  uint32_t WindowBytes(Window window) const;
+
+ private:
+  Status ValidateTensor(uint32_t i) const;
+  Status ValidateTokenizer() const;
+  uint32_t SectionOfKind(SectionKind kind) const;
+
+  Header header_{};
+  SectionEntry sections_[kMaxSections]{};
+  std::span<const uint8_t> section_bytes_[kMaxSections]{};
+};
+
+// Bytes of the header and section table: what a device stores as the boot record.
+constexpr uint32_t BootRecordSize(uint32_t section_count) {
+  return static_cast<uint32_t>(sizeof(Header) + section_count * sizeof(SectionEntry));
+}
+
+// CRC over the header (less its CRC field) and the section table.
+uint32_t HeaderCrc(const Header& header, const SectionEntry* sections);
+
+}  // namespace qmc::image

@@ -1,0 +1,60 @@
+#include "host/checkpoint.h"
+
+#include <cmath>
+#include <fstream>
+
+#include "common/model_tensors.h"
+
+namespace qmc::host {
+
+std::vector<TensorSpec> RequiredTensors(const image::ModelConfig& config) {
+  const Status status = image::ValidateModelConfig(config);
+  if (!status.ok()) throw InputError(std::string("model config: ") + status.what);
+  std::vector<TensorSpec> specs;
+  const uint32_t count = image::RequiredTensorCount(config);
+  specs.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const image::TensorRequirement r = image::RequiredTensor(config, i);
+    specs.push_back({r.name, r.rows, r.cols, r.is_matrix});
+  }
+  return specs;
+}
+
+void ValidateCheckpoint(const Checkpoint& checkpoint) {
+  for (const TensorSpec& spec : RequiredTensors(checkpoint.config)) {
+    const auto it = checkpoint.tensors.find(spec.name);
+    if (it == checkpoint.tensors.end()) throw InputError("missing tensor " + spec.name);
+    const Tensor& t = it->second;
+    if (t.rows != spec.rows || t.cols != spec.cols) {
+      throw InputError("tensor " + spec.name + " has shape [" + std::to_string(t.rows) + ", " +
+                       std::to_string(t.cols) + "], expected [" + std::to_string(spec.rows) + ", " +
+                       std::to_string(spec.cols) + "]");
+    }
+    if (t.data.size() != static_cast<size_t>(t.rows) * t.cols) {
+      throw InputError("tensor " + spec.name + " holds " + std::to_string(t.data.size()) + " values for its shape");
+    }
+    for (size_t i = 0; i < t.data.size(); ++i) {
+      if (!std::isfinite(t.data[i])) {
+        throw InputError("tensor " + spec.name + " has a non-finite weight (" + std::to_string(t.data[i]) +
+                         ") at index " + std::to_string(i));
+      }
+    }
+  }
+}
+
+Checkpoint LoadCheckpoint(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return LoadHuggingFace(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string() + ": cannot open checkpoint");
+  char magic[4] = {};
+  in.read(magic, sizeof magic);
+  if (in.gcount() < 4) throw InputError(path.string() + ": too short to be a checkpoint");
+  if (std::string(magic, 4) == "GGUF") return LoadGguf(path);
+  if (path.extension() == ".safetensors") {
+    throw InputError(path.string() + ": pass the HuggingFace directory (with config.json), not the .safetensors file");
+  }
+  return LoadLlama2c(path);  // v0 has no magic; v2 starts with "ak42", told apart inside
+}
+
+}  // namespace qmc::host

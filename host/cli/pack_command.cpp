@@ -1,0 +1,150 @@
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/image_reader.h"
+#include "host/atomic_file.h"
+#include "host/checkpoint.h"
+#include "host/cli/commands.h"
+#include "host/image_summary.h"
+#include "host/pack.h"
+
+namespace qmc::cli {
+namespace {
+
+struct PackArgs {
+  std::string checkpoint;
+  std::string output;
+  image::Quantizer scheme = image::Quantizer::kQmc;
+  host::QuantOptions options;
+  std::optional<uint32_t> cell_bits;
+  std::string tokenizer;
+  bool json = false;
+  bool quiet = false;
+};
+
+uint64_t CheckpointBytes(const std::filesystem::path& path) {
+  if (!std::filesystem::is_directory(path)) return std::filesystem::file_size(path);
+  uint64_t total = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    if (entry.is_regular_file()) total += entry.file_size();
+  }
+  return total;
+}
+
+void RunPack(PackArgs& args) {
+  const auto start = std::chrono::steady_clock::now();
+  host::QuantOptions& options = args.options;
+  options.quantizer = args.scheme;
+  if (args.scheme == image::Quantizer::kMxInt4) options.bits = 4;
+  // MLC cells default to the code width when a cell can hold it.
+  options.cell_bits = args.cell_bits.value_or(options.bits <= 3 ? options.bits : 2);
+
+  host::Checkpoint checkpoint = host::LoadCheckpoint(args.checkpoint);
+  if (!args.tokenizer.empty()) {
+    checkpoint.tokenizer = host::LoadTokenizerFile(args.tokenizer, checkpoint.config.vocab_size);
+  }
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  const host::PackProgress progress = [&](size_t index, size_t count, const host::TensorSpec& spec) {
+    if (args.quiet || !tty) return;
+    std::fprintf(stderr, "\rqmc pack: [%3zu/%3zu] %-32s", index + 1, count, spec.name.c_str());
+    if (index + 1 == count) std::fputc('\n', stderr);
+  };
+  const host::PackedModel packed = host::PackModel(checkpoint, options, progress);
+
+  // The packer's output must pass the same reader the device uses.
+  const Result<image::ImageView> view = image::ImageView::OpenFile(packed.image);
+  if (!view.ok() || !view.value().Validate().ok()) {
+    throw std::runtime_error("packed image failed validation: " +
+                             host::DescribeStatus(view.ok() ? view.value().Validate() : view.status()));
+  }
+  host::WriteFileAtomically(args.output, packed.image);
+
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double checkpoint_mb = static_cast<double>(CheckpointBytes(args.checkpoint)) / 1e6;
+  nlohmann::json summary = host::SummarizeImage(view.value());
+  if (args.json) {
+    summary["checkpoint"] = args.checkpoint;
+    summary["checkpoint_format"] = checkpoint.format;
+    summary["output"] = args.output;
+    summary["seconds"] = seconds;
+    std::printf("%s\n", summary.dump(2).c_str());
+  } else {
+    const auto& w = summary["bytes_by_window"];
+    std::printf("%s: %s image of %s (%s), %u bytes: mram %llu, reram %llu, dram %llu; %.4f bits/weight, outlier fraction %.5f\n",
+                args.output.c_str(), host::QuantizerName(args.scheme), args.checkpoint.c_str(), checkpoint.format.c_str(),
+                view.value().header().image_size, w["mram"].get<unsigned long long>(), w["reram"].get<unsigned long long>(),
+                w["dram"].get<unsigned long long>(), summary["bits_per_weight"].get<double>(),
+                summary["outlier_fraction"].get<double>());
+  }
+  if (!args.quiet) {
+    std::fprintf(stderr, "qmc pack: %.1f MB checkpoint in %.2f s (%.1f MB/s)\n", checkpoint_mb, seconds,
+                 checkpoint_mb / seconds);
+  }
+}
+
+}  // namespace
+
+void AddPackCommand(CLI::App& app) {
+  auto args = std::make_shared<PackArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "pack", "Quantize a checkpoint and write a QMC image (deterministic: same input and flags, same bytes).");
+  cmd->add_option("checkpoint", args->checkpoint,
+                  "llama2.c .bin (v0 fp32 or v2 ak42 int8), a HuggingFace directory (config.json + "
+                  "model.safetensors or a sharded index), or a GGUF file (F32/F16/BF16)")
+      ->required();
+  cmd->add_option("-o,--output", args->output, "image file to write (atomically: a failed pack leaves no file)")
+      ->required();
+  const std::map<std::string, image::Quantizer> schemes = {{"qmc", image::Quantizer::kQmc},
+                                                           {"rtn", image::Quantizer::kRtn},
+                                                           {"mxint4", image::Quantizer::kMxInt4},
+                                                           {"fp16", image::Quantizer::kFp16},
+                                                           {"f32", image::Quantizer::kF32}};
+  cmd->add_option("--scheme", args->scheme,
+                  "qmc: top-rho outliers exact in MRAM + group inliers in ReRAM; rtn: the same group quantizer "
+                  "without outliers; mxint4: OCP MX INT4 (blocks of 32, E8M0 scale); fp16, f32: unquantized "
+                  "weights in DRAM")
+      ->transform(CLI::CheckedTransformer(schemes, CLI::ignore_case))
+      ->default_str("qmc");
+  cmd->add_option("--bits", args->options.bits, "inlier code bits for qmc/rtn")
+      ->check(CLI::IsMember({2u, 3u, 4u}))
+      ->default_val(3);
+  cmd->add_option("--group", args->options.group_size,
+                  "weights per scale/zero group along a row (the last group of a row may be partial)")
+      ->check(CLI::Range(1u, 4096u))
+      ->default_val(64);
+  cmd->add_option("--outlier-ratio", args->options.outlier_ratio,
+                  "qmc: fraction rho of each matrix's weights (largest |w|) kept exact as fp16 outliers")
+      ->check(CLI::Range(0.0, 0.5))
+      ->default_val(0.005);
+  const std::map<std::string, host::OutlierBalance> balances = {{"tensor", host::OutlierBalance::kTensor},
+                                                                {"row", host::OutlierBalance::kRow}};
+  cmd->add_option("--outlier-balance", args->options.balance,
+                  "tensor: top rho of the whole matrix; row: the same count spread evenly over rows")
+      ->transform(CLI::CheckedTransformer(balances, CLI::ignore_case))
+      ->default_str("tensor");
+  cmd->add_option("--cell-bits", args->cell_bits,
+                  "bits per MLC ReRAM cell (default: the code bits if <= 3, else 2)")
+      ->check(CLI::IsMember({1u, 2u, 3u}));
+  const std::map<std::string, host::EmbeddingMode> embeddings = {{"quant", host::EmbeddingMode::kQuantize},
+                                                                 {"fp16", host::EmbeddingMode::kFp16}};
+  cmd->add_option("--embedding", args->options.embedding,
+                  "token embedding / classifier: quant (like the other matrices) or fp16 (kept in DRAM)")
+      ->transform(CLI::CheckedTransformer(embeddings, CLI::ignore_case))
+      ->default_str("quant");
+  cmd->add_option("--tokenizer", args->tokenizer,
+                  "llama2.c tokenizer.bin to embed (needed unless the checkpoint carries one, as GGUF does)")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--json", args->json, "print the image summary as JSON (the `qmc inspect --json` keys)");
+  cmd->add_flag("-q,--quiet", args->quiet, "no progress or timing on stderr");
+  cmd->footer("Example: qmc pack ../shared/models/stories260K.bin --tokenizer ../shared/models/tok512.bin \\\n"
+              "           -o stories.qmc --scheme qmc --bits 3 --outlier-ratio 0.005");
+  cmd->callback([args] { RunPack(*args); });
+}
+
+}  // namespace qmc::cli

@@ -1,0 +1,158 @@
+#include "host/quantize.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "common/half.h"
+#include "common/quant_layout.h"
+
+namespace qmc::host {
+namespace {
+
+template <typename T>
+void Append(std::vector<uint8_t>& out, T value) {
+  uint8_t bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));
+  out.insert(out.end(), bytes, bytes + sizeof(T));
+}
+
+uint16_t ToHalfChecked(float w, const std::string& name) {
+  const uint16_t h = FloatToHalf(w);
+  if ((h & 0x7C00u) == 0x7C00u) throw InputError("tensor " + name + ": weight " + std::to_string(w) + " overflows fp16");
+  return h;
+}
+
+QuantizedTensor Dense(const TensorSpec& spec, const Tensor& tensor, image::Scheme scheme) {
+  QuantizedTensor q;
+  q.scheme = scheme;
+  q.reconstruction.resize(tensor.data.size());
+  if (scheme == image::Scheme::kF32) {
+    q.bits = 32;
+    q.data.resize(tensor.data.size() * 4u);
+    std::memcpy(q.data.data(), tensor.data.data(), q.data.size());
+    q.reconstruction = tensor.data;
+  } else {
+    q.bits = 16;
+    q.data.reserve(tensor.data.size() * 2u);
+    for (size_t i = 0; i < tensor.data.size(); ++i) {
+      const uint16_t h = ToHalfChecked(tensor.data[i], spec.name);
+      Append(q.data, h);
+      q.reconstruction[i] = HalfToFloat(h);
+    }
+  }
+  return q;
+}
+
+QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options, bool outliers) {
+  std::vector<uint32_t> outlier_index;
+  std::vector<bool> is_outlier;
+  if (outliers) {
+    outlier_index = SelectOutliers(tensor, options.outlier_ratio, options.balance);
+    is_outlier.assign(tensor.data.size(), false);
+    for (uint32_t i : outlier_index) is_outlier[i] = true;
+  }
+  const GroupCodes codes = QuantizeGroupAffine(tensor, is_outlier, options.bits, options.group_size);
+
+  QuantizedTensor q;
+  q.scheme = image::Scheme::kGroupAffine;
+  q.bits = static_cast<uint8_t>(options.bits);
+  q.cell_bits = static_cast<uint8_t>(options.cell_bits);
+  q.group_size = static_cast<uint16_t>(options.group_size);
+  q.data = PackCodes(codes.codes, tensor.rows, tensor.cols, options.bits, options.cell_bits);
+  q.scales.reserve(codes.scale_zero.size() * 2u);
+  for (uint16_t h : codes.scale_zero) Append(q.scales, h);
+
+  const uint32_t groups = quant::GroupsPerRow(tensor.cols, options.group_size);
+  q.reconstruction.resize(tensor.data.size());
+  for (size_t i = 0; i < tensor.data.size(); ++i) {
+    const size_t pair = ((i / tensor.cols) * groups + (i % tensor.cols) / options.group_size) * 2u;
+    q.reconstruction[i] = quant::DequantGroupAffine(codes.codes[i], codes.scale_zero[pair], codes.scale_zero[pair + 1]);
+  }
+  if (outlier_index.empty()) return q;
+
+  // CSR: row starts, then {column, fp16 value}; the code there decodes to 0.
+  if (tensor.cols > image::kMaxOutlierColumns) {
+    throw InputError("tensor " + spec.name + ": too many columns for 16-bit outlier indices");
+  }
+  q.outlier_count = static_cast<uint32_t>(outlier_index.size());
+  std::vector<uint32_t> row_start(tensor.rows + 1u, 0);
+  for (uint32_t i : outlier_index) ++row_start[i / tensor.cols + 1u];
+  for (uint32_t r = 0; r < tensor.rows; ++r) row_start[r + 1u] += row_start[r];
+  for (uint32_t s : row_start) Append(q.outliers, s);
+  for (uint32_t i : outlier_index) {
+    const uint16_t value = ToHalfChecked(tensor.data[i], spec.name);
+    Append(q.outliers, static_cast<uint16_t>(i % tensor.cols));
+    Append(q.outliers, value);
+    q.reconstruction[i] += HalfToFloat(value);
+  }
+  return q;
+}
+
+QuantizedTensor MxInt4(const Tensor& tensor, const QuantOptions& options) {
+  const MxCodes codes = QuantizeMxInt4(tensor);
+  QuantizedTensor q;
+  q.scheme = image::Scheme::kMxInt4;
+  q.bits = 4;
+  q.cell_bits = static_cast<uint8_t>(options.cell_bits);
+  q.group_size = static_cast<uint16_t>(quant::kMxBlock);
+  q.data = PackCodes(codes.codes, tensor.rows, tensor.cols, 4, options.cell_bits);
+  q.scales = codes.scales;
+  const uint32_t blocks = quant::GroupsPerRow(tensor.cols, quant::kMxBlock);
+  q.reconstruction.resize(tensor.data.size());
+  for (size_t i = 0; i < tensor.data.size(); ++i) {
+    const uint8_t scale = codes.scales[(i / tensor.cols) * blocks + (i % tensor.cols) / quant::kMxBlock];
+    q.reconstruction[i] = quant::DequantMxInt4(codes.codes[i], scale);
+  }
+  return q;
+}
+
+bool IsEmbedding(const TensorSpec& spec) { return spec.name == "token_embd.weight" || spec.name == "output.weight"; }
+
+}  // namespace
+
+void ValidateOptions(const QuantOptions& o) {
+  using image::Quantizer;
+  if (o.quantizer == Quantizer::kRtn || o.quantizer == Quantizer::kQmc) {
+    if (o.bits < 2 || o.bits > 4) throw InputError("--bits must be 2, 3 or 4");
+    if (o.group_size < 1 || o.group_size > 4096) throw InputError("--group must be between 1 and 4096");
+  }
+  if (o.cell_bits < 1 || o.cell_bits > 3) throw InputError("--cell-bits must be 1, 2 or 3");
+  if (o.quantizer == Quantizer::kQmc && !(o.outlier_ratio >= 0.0 && o.outlier_ratio <= 0.5)) {
+    throw InputError("--outlier-ratio must be between 0 and 0.5");
+  }
+}
+
+std::vector<uint8_t> PackCodes(const std::vector<uint8_t>& codes, uint32_t rows, uint32_t cols, uint32_t bits,
+                               uint32_t cell_bits) {
+  const uint32_t words_per_row = quant::WordsPerRow(cols, bits, cell_bits);
+  std::vector<uint32_t> words(static_cast<size_t>(rows) * words_per_row, 0u);
+  for (uint32_t r = 0; r < rows; ++r) {
+    uint32_t* row_words = words.data() + static_cast<size_t>(r) * words_per_row;
+    for (uint32_t c = 0; c < cols; ++c) quant::WriteCode(row_words, c, codes[static_cast<size_t>(r) * cols + c], bits, cell_bits);
+  }
+  std::vector<uint8_t> bytes(words.size() * 4u);
+  std::memcpy(bytes.data(), words.data(), bytes.size());
+  return bytes;
+}
+
+QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options) {
+  using image::Quantizer;
+  QuantizedTensor q;
+  if (!spec.is_matrix || options.quantizer == Quantizer::kF32) {
+    q = Dense(spec, tensor, image::Scheme::kF32);
+  } else if (options.quantizer == Quantizer::kFp16 ||
+             (IsEmbedding(spec) && options.embedding == EmbeddingMode::kFp16)) {
+    q = Dense(spec, tensor, image::Scheme::kF16);
+  } else if (options.quantizer == Quantizer::kMxInt4) {
+    q = MxInt4(tensor, options);
+  } else {
+    q = GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc);
+  }
+  q.name = spec.name;
+  q.rows = tensor.rows;
+  q.cols = tensor.cols;
+  q.is_matrix = spec.is_matrix;
+  return q;
+}
+
+}  // namespace qmc::host

@@ -1,0 +1,239 @@
+#include "common/image_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "common/crc32.h"
+#include "common/dequantize.h"
+#include "common/model_tensors.h"
+#include "host/pack.h"
+#include "tests/tiny_model.h"
+
+namespace qmc::image {
+namespace {
+
+std::vector<uint8_t> TinyImage(host::QuantOptions options = {}) {
+  return host::PackModel(testing::TinyCheckpoint(), options).image;
+}
+
+Header ReadHeader(const std::vector<uint8_t>& image) {
+  Header h;
+  std::memcpy(&h, image.data(), sizeof h);
+  return h;
+}
+
+SectionEntry ReadSection(const std::vector<uint8_t>& image, uint32_t i) {
+  SectionEntry s;
+  std::memcpy(&s, image.data() + sizeof(Header) + i * sizeof(SectionEntry), sizeof s);
+  return s;
+}
+
+void WriteSection(std::vector<uint8_t>& image, uint32_t i, const SectionEntry& s) {
+  std::memcpy(image.data() + sizeof(Header) + i * sizeof(SectionEntry), &s, sizeof s);
+}
+
+// Re-seals the header so a crafted change reaches the checks past the CRC.
+void Reseal(std::vector<uint8_t>& image) {
+  Header h = ReadHeader(image);
+  std::vector<SectionEntry> table(h.section_count);
+  std::memcpy(table.data(), image.data() + sizeof(Header), table.size() * sizeof(SectionEntry));
+  h.header_crc = HeaderCrc(h, table.data());
+  std::memcpy(image.data(), &h, sizeof h);
+}
+
+uint32_t SectionIndex(const std::vector<uint8_t>& image, SectionKind kind) {
+  for (uint32_t i = 0; i < ReadHeader(image).section_count; ++i) {
+    if (ReadSection(image, i).kind == static_cast<uint8_t>(kind)) return i;
+  }
+  return kNoSection;
+}
+
+// Edits tensor `t` of the directory and re-seals the directory's CRC and the header.
+void EditTensor(std::vector<uint8_t>& image, uint32_t t, void (*edit)(TensorEntry&)) {
+  const uint32_t d = SectionIndex(image, SectionKind::kTensorDirectory);
+  SectionEntry s = ReadSection(image, d);
+  TensorEntry e;
+  std::memcpy(&e, image.data() + s.file_offset + t * sizeof(TensorEntry), sizeof e);
+  edit(e);
+  std::memcpy(image.data() + s.file_offset + t * sizeof(TensorEntry), &e, sizeof e);
+  s.crc32 = Crc32(image.data() + s.file_offset, s.length);
+  WriteSection(image, d, s);
+  Reseal(image);
+}
+
+TEST(ImageReader, PackedImageValidates) {
+  const std::vector<uint8_t> image = TinyImage();
+  const Result<ImageView> view = ImageView::OpenFile(image);
+  ASSERT_TRUE(view.ok()) << view.status().what;
+  EXPECT_TRUE(view.value().Validate().ok()) << view.value().Validate().what;
+  EXPECT_EQ(view.value().header().tensor_count, RequiredTensorCount(view.value().model()));
+  EXPECT_LT(view.value().FindTensor("blk.1.ffn_down.weight"), view.value().tensor_count());
+  EXPECT_EQ(view.value().FindTensor("blk.2.ffn_down.weight"), view.value().tensor_count());
+}
+
+TEST(ImageReader, HeaderLayoutIsPinned) {
+  const std::vector<uint8_t> image = TinyImage();
+  EXPECT_EQ(std::memcmp(image.data(), "QMCI", 4), 0);
+  uint16_t version;
+  std::memcpy(&version, image.data() + 4, 2);
+  EXPECT_EQ(version, 1);
+  uint32_t dim;
+  std::memcpy(&dim, image.data() + 32 + 4, 4);  // model.dim
+  EXPECT_EQ(dim, 40u);
+  uint32_t crc;
+  std::memcpy(&crc, image.data() + 124, 4);
+  const Header h = ReadHeader(image);
+  std::vector<uint8_t> covered(image.begin(), image.begin() + 124);
+  covered.insert(covered.end(), image.begin() + 128, image.begin() + 128 + h.section_count * 24);
+  EXPECT_EQ(crc, Crc32(covered.data(), covered.size()));
+}
+
+TEST(ImageReader, RejectsEverySingleByteCorruptionOfHeaderAndTable) {
+  const std::vector<uint8_t> image = TinyImage();
+  const uint32_t record = BootRecordSize(ReadHeader(image).section_count);
+  std::vector<uint8_t> bad = image;
+  for (uint32_t pos = 0; pos < record; ++pos) {
+    for (int delta = 1; delta < 256; ++delta) {
+      bad[pos] = static_cast<uint8_t>(image[pos] ^ delta);
+      ASSERT_FALSE(ImageView::OpenFile(bad).ok()) << "byte " << pos << " xor " << delta;
+    }
+    bad[pos] = image[pos];
+  }
+}
+
+TEST(ImageReader, NamesTheCorruptSection) {
+  std::vector<uint8_t> image = TinyImage();
+  const uint32_t params = SectionIndex(image, SectionKind::kParams);
+  image[ReadSection(image, params).file_offset + 5] ^= 0x10;
+  const Result<ImageView> view = ImageView::OpenFile(image);
+  ASSERT_TRUE(view.ok());
+  const Status s = view.value().Validate();
+  EXPECT_EQ(s.code, StatusCode::kBadChecksum);
+  EXPECT_EQ(s.subject, Subject::kSection);
+  EXPECT_EQ(s.index, params);
+}
+
+TEST(ImageReader, RejectsTruncatedAndExtendedFiles) {
+  const std::vector<uint8_t> image = TinyImage();
+  for (size_t size : {size_t{0}, size_t{10}, size_t{127}, size_t{200}, image.size() - 1}) {
+    const std::vector<uint8_t> cut(image.begin(), image.begin() + static_cast<long>(size));
+    const Result<ImageView> view = ImageView::OpenFile(cut);
+    ASSERT_FALSE(view.ok());
+    EXPECT_EQ(view.status().code, StatusCode::kTruncated) << size;
+  }
+  std::vector<uint8_t> longer = image;
+  longer.push_back(0);
+  EXPECT_FALSE(ImageView::OpenFile(longer).ok());
+}
+
+TEST(ImageReader, RejectsSectionPastTheEnd) {
+  std::vector<uint8_t> image = TinyImage();
+  const uint32_t last = ReadHeader(image).section_count - 1;
+  SectionEntry s = ReadSection(image, last);
+  s.length += 64;
+  WriteSection(image, last, s);
+  Reseal(image);
+  const Result<ImageView> view = ImageView::OpenFile(image);
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.status().code, StatusCode::kOutOfBounds);
+  EXPECT_EQ(view.status().index, last);
+}
+
+TEST(ImageReader, RejectsOverlappingSections) {
+  std::vector<uint8_t> image = TinyImage();
+  SectionEntry s = ReadSection(image, 1);
+  s.file_offset = ReadSection(image, 0).file_offset;
+  WriteSection(image, 1, s);
+  Reseal(image);
+  const Result<ImageView> view = ImageView::OpenFile(image);
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.status().code, StatusCode::kOverlap);
+}
+
+TEST(ImageReader, RejectsSectionInTheWrongWindow) {
+  std::vector<uint8_t> image = TinyImage();
+  const uint32_t codes = SectionIndex(image, SectionKind::kInlierCodes);
+  SectionEntry s = ReadSection(image, codes);
+  s.window = static_cast<uint8_t>(Window::kSram);
+  WriteSection(image, codes, s);
+  Reseal(image);
+  EXPECT_EQ(ImageView::OpenFile(image).status().code, StatusCode::kInvalidValue);
+}
+
+struct TensorCorruption {
+  const char* label;
+  void (*edit)(TensorEntry&);
+  StatusCode expected;
+};
+
+class ImageReaderTensorTest : public ::testing::TestWithParam<TensorCorruption> {};
+
+TEST_P(ImageReaderTensorTest, RejectsCraftedDirectoryEntry) {
+  std::vector<uint8_t> image = TinyImage();
+  const uint32_t q = 2;  // blk.0.attn_q.weight, a quantized matrix with outliers
+  EditTensor(image, q, GetParam().edit);
+  const Result<ImageView> view = ImageView::OpenFile(image);
+  ASSERT_TRUE(view.ok()) << view.status().what;
+  const Status s = view.value().Validate();
+  EXPECT_EQ(s.code, GetParam().expected) << s.what;
+  EXPECT_EQ(s.subject, Subject::kTensor);
+  EXPECT_EQ(s.index, q);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Corruptions, ImageReaderTensorTest,
+    ::testing::Values(
+        TensorCorruption{"rows", [](TensorEntry& e) { e.rows += 1; }, StatusCode::kShapeMismatch},
+        TensorCorruption{"codes_length", [](TensorEntry& e) { e.data.length -= 4; }, StatusCode::kShapeMismatch},
+        TensorCorruption{"codes_offset", [](TensorEntry& e) { e.data.offset = 0x7FFFFFF0u; }, StatusCode::kOutOfBounds},
+        TensorCorruption{"misaligned", [](TensorEntry& e) { e.scales.offset += 4; }, StatusCode::kInvalidValue},
+        TensorCorruption{"bits", [](TensorEntry& e) { e.bits = 5; }, StatusCode::kInvalidValue},
+        TensorCorruption{"cell_bits", [](TensorEntry& e) { e.cell_bits = 4; }, StatusCode::kInvalidValue},
+        TensorCorruption{"scheme", [](TensorEntry& e) { e.scheme = 9; }, StatusCode::kInvalidValue},
+        TensorCorruption{"section", [](TensorEntry& e) { e.scales.section = 7; }, StatusCode::kOutOfBounds},
+        TensorCorruption{"name", [](TensorEntry& e) { e.name[0] = 'x'; }, StatusCode::kMissing},
+        TensorCorruption{"unterminated", [](TensorEntry& e) { std::memset(e.name, 'a', sizeof e.name); },
+                         StatusCode::kInvalidValue},
+        TensorCorruption{"outlier_count", [](TensorEntry& e) { e.outlier_count += 1; }, StatusCode::kShapeMismatch}),
+    [](const ::testing::TestParamInfo<TensorCorruption>& info) { return std::string(info.param.label); });
+
+TEST(ImageReader, RejectsCorruptOutlierTable) {
+  std::vector<uint8_t> image = TinyImage();
+  const Result<ImageView> view = ImageView::OpenFile(image);
+  ASSERT_TRUE(view.ok());
+  const TensorEntry t = view.value().tensor(2);
+  ASSERT_GT(t.outlier_count, 0u);
+  // Point the first outlier's column past the row.
+  const uint32_t params = t.outliers.section;
+  SectionEntry s = ReadSection(image, params);
+  const size_t entry = s.file_offset + t.outliers.offset + (t.rows + 1u) * 4u;
+  const uint16_t bad_col = static_cast<uint16_t>(t.cols);
+  std::memcpy(image.data() + entry, &bad_col, 2);
+  s.crc32 = Crc32(image.data() + s.file_offset, s.length);
+  WriteSection(image, params, s);
+  Reseal(image);
+  const Result<ImageView> again = ImageView::OpenFile(image);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value().Validate().code, StatusCode::kOutOfBounds);
+}
+
+TEST(ImageReader, WindowBytesCoverEverySection) {
+  const std::vector<uint8_t> image = TinyImage();
+  const ImageView view = ImageView::OpenFile(image).value();
+  EXPECT_EQ(view.WindowBytes(Window::kSram), 0u);
+  EXPECT_GT(view.WindowBytes(Window::kReram), 0u);
+  EXPECT_EQ(view.WindowBytes(Window::kDram), 0u);  // qmc keeps no weights in DRAM
+  for (uint32_t i = 0; i < view.section_count(); ++i) {
+    const SectionEntry& s = view.section(i);
+    EXPECT_LE(s.window_offset + s.length, view.WindowBytes(static_cast<Window>(s.window)));
+  }
+  host::QuantOptions fp16;
+  fp16.quantizer = Quantizer::kFp16;
+  const std::vector<uint8_t> dense = TinyImage(fp16);
+  EXPECT_GT(ImageView::OpenFile(dense).value().WindowBytes(Window::kDram), 0u);
+  EXPECT_EQ(ImageView::OpenFile(dense).value().WindowBytes(Window::kReram), 0u);
+}
+
+}  // namespace
+}  // namespace qmc::image

@@ -1,0 +1,232 @@
+// `qmc pack` / `qmc inspect` end to end, as a build pipeline runs them.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "host/atomic_file.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kShared = QMC_SHARED_DIR;
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+CliRun Qmc(const std::string& args, const fs::path& dir) {
+  const std::string out = (dir / "stdout.txt").string(), err = (dir / "stderr.txt").string();
+  const std::string command = std::string(QMC_CLI) + " " + args + " >" + out + " 2>" + err;
+  const int status = std::system(command.c_str());
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+class PackCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
+    dir_ = fs::path(::testing::TempDir()) / ("qmc_pack_cli_" + std::to_string(::getpid()) + "_" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Stories() const {
+    return (kShared / "models/stories260K.bin").string() + " --tokenizer " + (kShared / "models/tok512.bin").string();
+  }
+
+  // Only the captured stdout/stderr remain: no image, no temporary file.
+  void ExpectNoOutputLeft() const {
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      const std::string name = entry.path().filename().string();
+      EXPECT_TRUE(name == "stdout.txt" || name == "stderr.txt" || name.rfind("input", 0) == 0)
+          << "left behind: " << name;
+    }
+  }
+
+  // A failing pack: exit 1, one line on stderr naming `word`, nothing written.
+  void ExpectBadInput(const std::string& checkpoint_args, const std::string& word) {
+    const CliRun r = Qmc("pack " + checkpoint_args + " -o " + (dir_ / "out.qmc").string(), dir_);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find(word), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "out.qmc"));
+    ExpectNoOutputLeft();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(PackCli, PacksAndInspectsWithStableJsonKeys) {
+  const fs::path image = dir_ / "s.qmc";
+  const CliRun pack = Qmc("pack " + Stories() + " -o " + image.string() + " --scheme qmc --bits 3 --outlier-ratio 0.01", dir_);
+  ASSERT_EQ(pack.exit_code, 0) << pack.err;
+  const CliRun inspect = Qmc("inspect --json " + image.string(), dir_);
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  const nlohmann::json j = nlohmann::json::parse(inspect.out);
+  for (const char* key : {"bits_per_weight", "bytes_by_window", "outlier_fraction", "tensors", "sections"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  for (const char* window : {"sram", "mram", "reram", "dram"}) EXPECT_TRUE(j["bytes_by_window"].contains(window));
+  EXPECT_NEAR(j["outlier_fraction"].get<double>(), 0.01, 1e-4);
+  // 3-bit codes in 3-bit cells: 3.2 bits, 3.5 with word padding of 64-wide rows; scale+zero 0.5;
+  // outliers 0.32 plus 0.5 of u32 row starts on 64-wide rows.
+  EXPECT_GT(j["bits_per_weight"].get<double>(), 3.5);
+  EXPECT_LT(j["bits_per_weight"].get<double>(), 5.0);
+  EXPECT_EQ(j["bytes_by_window"]["dram"].get<int>(), 0);
+  EXPECT_EQ(j["tensors"].size(), 47u);  // embedding + 5 layers x 9 + final norm; shared classifier
+  EXPECT_EQ(j["tensors"][0]["name"], "token_embd.weight");
+
+  const CliRun text = Qmc("inspect " + image.string(), dir_);
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("bits/weight"), std::string::npos);
+}
+
+TEST_F(PackCli, SameInputAndFlagsGiveIdenticalBytes) {
+  for (const char* name : {"a.qmc", "b.qmc"}) {
+    ASSERT_EQ(Qmc("pack -q " + Stories() + " -o " + (dir_ / name).string() + " --scheme rtn --bits 4", dir_).exit_code, 0);
+  }
+  EXPECT_EQ(qmc::host::ReadWholeFile(dir_ / "a.qmc"), qmc::host::ReadWholeFile(dir_ / "b.qmc"));
+}
+
+TEST_F(PackCli, EverySchemePacks) {
+  for (const char* scheme : {"qmc", "rtn", "mxint4", "fp16", "f32"}) {
+    const fs::path image = dir_ / (std::string(scheme) + ".qmc");
+    const CliRun r = Qmc("pack -q --json " + Stories() + " -o " + image.string() + " --scheme " + scheme, dir_);
+    ASSERT_EQ(r.exit_code, 0) << scheme << ": " << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["quantizer"], scheme);
+    const bool dense = std::string(scheme) == "fp16" || std::string(scheme) == "f32";
+    EXPECT_EQ(j["bytes_by_window"]["dram"].get<int>() > 0, dense) << scheme;
+    EXPECT_EQ(j["bytes_by_window"]["reram"].get<int>() > 0, !dense) << scheme;
+  }
+}
+
+TEST_F(PackCli, PacksTheHuggingFaceDirectory) {
+  const CliRun r = Qmc("pack -q " + (kShared / "models/kjv6M-hf").string() + " --tokenizer " +
+                        (kShared / "models/kjv_tok2048.bin").string() + " -o " + (dir_ / "k.qmc").string(),
+                    dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(PackCli, TruncatedCheckpoint) {
+  const std::vector<uint8_t> bytes = qmc::host::ReadWholeFile(kShared / "models/stories260K.bin");
+  std::ofstream(dir_ / "input.bin", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), 500000);
+  ExpectBadInput((dir_ / "input.bin").string() + " --tokenizer " + (kShared / "models/tok512.bin").string(), "trunc");
+}
+
+TEST_F(PackCli, NanWeight) {
+  std::vector<uint8_t> bytes = qmc::host::ReadWholeFile(kShared / "models/stories260K.bin");
+  const float nan = NAN;
+  std::memcpy(bytes.data() + 28 + 4 * 1000, &nan, 4);  // inside token_embd
+  std::ofstream(dir_ / "input.bin", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  ExpectBadInput((dir_ / "input.bin").string() + " --tokenizer " + (kShared / "models/tok512.bin").string(), "non-finite");
+}
+
+TEST_F(PackCli, MissingTokenizer) {
+  ExpectBadInput((kShared / "models/stories260K.bin").string(), "tokenizer");
+}
+
+TEST_F(PackCli, TokenizerTooSmallForTheVocabulary) {
+  ExpectBadInput((kShared / "models/kjv6M.bin").string() + " --tokenizer " + (kShared / "models/tok512.bin").string(),
+                 "tokenizer");
+}
+
+// A copy of the HF directory whose config.json or safetensors header is edited.
+class HfCli : public PackCli {
+ protected:
+  fs::path CopyHf(const std::string& config_text, const std::string& safetensors_header) {
+    const fs::path hf = dir_ / "input-hf";
+    fs::create_directories(hf);
+    std::ofstream(hf / "config.json") << config_text;
+    const std::vector<uint8_t> st = qmc::host::ReadWholeFile(kShared / "models/kjv6M-hf/model.safetensors");
+    uint64_t n;
+    std::memcpy(&n, st.data(), 8);
+    std::ofstream out(hf / "model.safetensors", std::ios::binary);
+    const std::string header = safetensors_header.empty() ? std::string(st.begin() + 8, st.begin() + 8 + n) : safetensors_header;
+    const uint64_t length = header.size();
+    out.write(reinterpret_cast<const char*>(&length), 8);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(reinterpret_cast<const char*>(st.data() + 8 + n), static_cast<std::streamsize>(st.size() - 8 - n));
+    return hf;
+  }
+  std::string Config() const {
+    std::ifstream in(kShared / "models/kjv6M-hf/config.json");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  nlohmann::json Header() const {
+    const std::vector<uint8_t> st = qmc::host::ReadWholeFile(kShared / "models/kjv6M-hf/model.safetensors");
+    uint64_t n;
+    std::memcpy(&n, st.data(), 8);
+    return nlohmann::json::parse(std::string(st.begin() + 8, st.begin() + 8 + n));
+  }
+  std::string Args(const fs::path& hf) const {
+    return hf.string() + " --tokenizer " + (kShared / "models/kjv_tok2048.bin").string();
+  }
+};
+
+TEST_F(HfCli, MalformedConfigJson) {
+  ExpectBadInput(Args(CopyHf("{\"hidden_size\": 288,", "")), "config.json");
+}
+
+TEST_F(HfCli, ShapeMismatch) {
+  nlohmann::json config = nlohmann::json::parse(Config());
+  config["intermediate_size"] = 700;
+  ExpectBadInput(Args(CopyHf(config.dump(), "")), "shape");
+}
+
+TEST_F(HfCli, MissingTensor) {
+  nlohmann::json header = Header();
+  header.erase("model.norm.weight");
+  ExpectBadInput(Args(CopyHf(Config(), header.dump())), "model.norm.weight");
+}
+
+TEST_F(HfCli, MalformedSafetensorsHeader) {
+  ExpectBadInput(Args(CopyHf(Config(), "{\"model.embed_tokens.weight\": {\"dtype\": ")), "safetensors");
+}
+
+TEST_F(PackCli, WrongMagicGguf) {
+  std::ofstream(dir_ / "input.gguf", std::ios::binary) << "GGUX" << std::string(100, '\0');
+  ExpectBadInput((dir_ / "input.gguf").string() + " --tokenizer " + (kShared / "models/tok512.bin").string(), "");
+}
+
+TEST_F(PackCli, InspectRejectsACorruptImage) {
+  const fs::path image = dir_ / "s.qmc";
+  ASSERT_EQ(Qmc("pack -q " + Stories() + " -o " + image.string(), dir_).exit_code, 0);
+  std::vector<uint8_t> bytes = qmc::host::ReadWholeFile(image);
+  bytes[bytes.size() - 3] ^= 0x40;  // inside the last section
+  std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const CliRun r = Qmc("inspect " + image.string(), dir_);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("CRC"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("BAD"), std::string::npos);
+  bytes[0] = 'X';
+  std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  EXPECT_EQ(Qmc("inspect " + image.string(), dir_).exit_code, 3);
+}
+
+TEST_F(PackCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(Qmc("pack", dir_).exit_code, 2);
+  EXPECT_EQ(Qmc("pack " + Stories() + " -o x.qmc --bits 7", dir_).exit_code, 2);
+  EXPECT_EQ(Qmc("pack " + Stories() + " -o x.qmc --scheme gptq9", dir_).exit_code, 2);
+  EXPECT_EQ(Qmc("--help", dir_).exit_code, 0);
+}
+
+}  // namespace
