@@ -15,7 +15,6 @@ namespace qmc::testing {
 namespace {
 
 using host::Checkpoint;
-using host::InputError;
 using host::Tensor;
 
 // The v0 file layout as llama2.c's legacy_export writes it, independent of the reader.
@@ -59,8 +58,12 @@ struct V0Layout {
 };
 
 float RawFloat(const std::vector<uint8_t>& file, int64_t offset) {
-  float value;
-  std::memcpy(&value, &file.at(static_cast<size_t>(offset + 3)) - 3, sizeof value);
+  float value = std::numeric_limits<float>::quiet_NaN();
+  if (offset >= 0 && static_cast<size_t>(offset) + sizeof value <= file.size()) {
+    std::memcpy(&value, &file[static_cast<size_t>(offset)], sizeof value);
+  } else {
+    ADD_FAILURE() << "offset " << offset << " lies outside the file";
+  }
   return value;
 }
 
