@@ -17,10 +17,18 @@
 namespace qmc::cli {
 namespace {
 
+const std::map<std::string, image::Quantizer> kSchemes = {{"qmc", image::Quantizer::kQmc},
+                                                         {"rtn", image::Quantizer::kRtn},
+                                                         {"mxint4", image::Quantizer::kMxInt4},
+                                                         {"fp16", image::Quantizer::kFp16},
+                                                         {"f32", image::Quantizer::kF32}};
+
 struct PackArgs {
   std::string checkpoint;
   std::string output;
-  image::Quantizer scheme = image::Quantizer::kQmc;
+  std::string scheme = "qmc";
+  std::string balance = "tensor";
+  std::string embedding = "quant";
   host::QuantOptions options;
   std::optional<uint32_t> cell_bits;
   std::string tokenizer;
@@ -40,8 +48,10 @@ uint64_t CheckpointBytes(const std::filesystem::path& path) {
 void RunPack(PackArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   host::QuantOptions& options = args.options;
-  options.quantizer = args.scheme;
-  if (args.scheme == image::Quantizer::kMxInt4) options.bits = 4;
+  options.quantizer = kSchemes.at(args.scheme);
+  options.balance = args.balance == "row" ? host::OutlierBalance::kRow : host::OutlierBalance::kTensor;
+  options.embedding = args.embedding == "fp16" ? host::EmbeddingMode::kFp16 : host::EmbeddingMode::kQuantize;
+  if (options.quantizer == image::Quantizer::kMxInt4) options.bits = 4;
   // MLC cells default to the code width when a cell can hold it.
   options.cell_bits = args.cell_bits.value_or(options.bits <= 3 ? options.bits : 2);
 
@@ -77,7 +87,7 @@ void RunPack(PackArgs& args) {
   } else {
     const auto& w = summary["bytes_by_window"];
     std::printf("%s: %s image of %s (%s), %u bytes: mram %llu, reram %llu, dram %llu; %.4f bits/weight, outlier fraction %.5f\n",
-                args.output.c_str(), host::QuantizerName(args.scheme), args.checkpoint.c_str(), checkpoint.format.c_str(),
+                args.output.c_str(), args.scheme.c_str(), args.checkpoint.c_str(), checkpoint.format.c_str(),
                 view.value().header().image_size, w["mram"].get<unsigned long long>(), w["reram"].get<unsigned long long>(),
                 w["dram"].get<unsigned long long>(), summary["bits_per_weight"].get<double>(),
                 summary["outlier_fraction"].get<double>());
@@ -100,17 +110,12 @@ void AddPackCommand(CLI::App& app) {
       ->required();
   cmd->add_option("-o,--output", args->output, "image file to write (atomically: a failed pack leaves no file)")
       ->required();
-  const std::map<std::string, image::Quantizer> schemes = {{"qmc", image::Quantizer::kQmc},
-                                                           {"rtn", image::Quantizer::kRtn},
-                                                           {"mxint4", image::Quantizer::kMxInt4},
-                                                           {"fp16", image::Quantizer::kFp16},
-                                                           {"f32", image::Quantizer::kF32}};
   cmd->add_option("--scheme", args->scheme,
                   "qmc: top-rho outliers exact in MRAM + group inliers in ReRAM; rtn: the same group quantizer "
                   "without outliers; mxint4: OCP MX INT4 (blocks of 32, E8M0 scale); fp16, f32: unquantized "
                   "weights in DRAM")
-      ->transform(CLI::CheckedTransformer(schemes, CLI::ignore_case))
-      ->default_str("qmc");
+      ->check(CLI::IsMember({"qmc", "rtn", "mxint4", "fp16", "f32"}))
+      ->capture_default_str();
   cmd->add_option("--bits", args->options.bits, "inlier code bits for qmc/rtn")
       ->check(CLI::IsMember({2u, 3u, 4u}))
       ->default_val(3);
@@ -122,21 +127,17 @@ void AddPackCommand(CLI::App& app) {
                   "qmc: fraction rho of each matrix's weights (largest |w|) kept exact as fp16 outliers")
       ->check(CLI::Range(0.0, 0.5))
       ->default_val(0.005);
-  const std::map<std::string, host::OutlierBalance> balances = {{"tensor", host::OutlierBalance::kTensor},
-                                                                {"row", host::OutlierBalance::kRow}};
-  cmd->add_option("--outlier-balance", args->options.balance,
+  cmd->add_option("--outlier-balance", args->balance,
                   "tensor: top rho of the whole matrix; row: the same count spread evenly over rows")
-      ->transform(CLI::CheckedTransformer(balances, CLI::ignore_case))
-      ->default_str("tensor");
+      ->check(CLI::IsMember({"tensor", "row"}))
+      ->capture_default_str();
   cmd->add_option("--cell-bits", args->cell_bits,
                   "bits per MLC ReRAM cell (default: the code bits if <= 3, else 2)")
       ->check(CLI::IsMember({1u, 2u, 3u}));
-  const std::map<std::string, host::EmbeddingMode> embeddings = {{"quant", host::EmbeddingMode::kQuantize},
-                                                                 {"fp16", host::EmbeddingMode::kFp16}};
-  cmd->add_option("--embedding", args->options.embedding,
+  cmd->add_option("--embedding", args->embedding,
                   "token embedding / classifier: quant (like the other matrices) or fp16 (kept in DRAM)")
-      ->transform(CLI::CheckedTransformer(embeddings, CLI::ignore_case))
-      ->default_str("quant");
+      ->check(CLI::IsMember({"quant", "fp16"}))
+      ->capture_default_str();
   cmd->add_option("--tokenizer", args->tokenizer,
                   "llama2.c tokenizer.bin to embed (needed unless the checkpoint carries one, as GGUF does)")
       ->check(CLI::ExistingFile);
