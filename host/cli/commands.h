@@ -22,5 +22,6 @@ struct CommandFailed {
 
 void AddPackCommand(CLI::App& app);
 void AddInspectCommand(CLI::App& app);
+void AddRunCommand(CLI::App& app);
 
 }  // namespace qmc::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
       "            3 invalid image, 4 file I/O error.");
   AddPackCommand(app);
   AddInspectCommand(app);
+  AddRunCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,84 @@
+// The Llama forward pass (llama2.c run.c's forward(), with grouped-query
+// attention, configurable RoPE theta and RMSNorm epsilon, and Qwen2's q/k/v
+// biases), reading every weight in place from an image.
+//
+// Memory is the caller's: activations and scratch come from an arena span of
+// ArenaBytes(config), the f32 KV cache from a span of KvBytes(config, n)
+// (the DRAM window on the device). Both sizes follow from the header alone.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "common/arena.h"
+#include "common/image_reader.h"
+#include "common/status.h"
+
+namespace qmc {
+
+class Engine {
+ public:
+  // Keys and values of every layer for `positions` positions.
+  static size_t KvBytes(const image::ModelConfig& config, uint32_t positions);
+  static size_t ArenaBytes(const image::ModelConfig& config);
+
+  // `image` must have passed Validate(); it, `arena` and `kv` must outlive
+  // the engine. The context is as many positions as `kv` holds, at most the
+  // model's seq_len.
+  Status Init(const image::ImageView& image, std::span<uint8_t> arena, std::span<uint8_t> kv);
+
+  // Runs `token` at position `pos` (positions 0..pos-1 having run before)
+  // and returns vocab_size logits, valid until the next call; nullptr when
+  // the token or the position is out of range.
+  const float* Forward(uint32_t token, uint32_t pos);
+
+  const image::ModelConfig& config() const { return config_; }
+  uint32_t context() const { return context_; }
+  const Arena& arena() const { return arena_; }
+
+ private:
+  struct Layer {
+    image::TensorEntry attn_norm, q, k, v, q_bias, k_bias, v_bias, attn_output;
+    image::TensorEntry ffn_norm, gate, up, down;
+  };
+
+  // Calls visit(pointer, count) for every arena buffer, in arena order: the
+  // one list both ArenaBytes and Init walk.
+  template <typename Visit>
+  void ForEachBuffer(Visit&& visit);
+  Status FindTensors(const image::ImageView& image);
+  const float* Params(const image::TensorEntry& t) const;
+  void MatVec(const image::TensorEntry& t, const float* in, float* out);
+  void RmsNorm(float* out, const float* in, const image::TensorEntry& weight) const;
+  void Rotate(float* vectors, uint32_t count) const;
+  void Attention(uint32_t layer, uint32_t pos);
+
+  const image::ImageView* image_ = nullptr;
+  image::ModelConfig config_{};
+  uint32_t q_dim_ = 0;
+  uint32_t kv_dim_ = 0;
+  uint32_t context_ = 0;
+  Arena arena_;
+
+  image::TensorEntry token_embd_{};
+  image::TensorEntry output_norm_{};
+  image::TensorEntry classifier_{};
+  Layer* layers_ = nullptr;
+
+  float* x_ = nullptr;       // the residual stream, dim
+  float* xb_ = nullptr;      // normed input / attention output, max(dim, q_dim)
+  float* xb2_ = nullptr;     // a block's output before the residual add, dim
+  float* q_ = nullptr;       // q_dim
+  float* hb_ = nullptr;      // FFN gate, hidden_dim
+  float* hb2_ = nullptr;     // FFN up, hidden_dim
+  float* att_ = nullptr;     // one head's attention weights, seq_len
+  float* logits_ = nullptr;  // vocab_size
+  float* row_ = nullptr;     // one dequantized weight row, the widest input
+  float* rope_cos_ = nullptr;  // per rotated pair at the current position, head_dim / 2
+  float* rope_sin_ = nullptr;
+  float* key_cache_ = nullptr;    // [layer][position][kv_dim]
+  float* value_cache_ = nullptr;  // likewise
+};
+
+}  // namespace qmc
