@@ -3,6 +3,8 @@
 // code with common/: every logit over whole greedy sequences, and the text
 // `qmc run` prints.
 #include <gtest/gtest.h>
+
+#include "tests/cli_runner.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -298,21 +300,8 @@ class ReferenceDecoder {
   std::vector<std::string> vocab_;
 };
 
-struct CliRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-CliRun Qmc(const std::string& args, const fs::path& dir) {
-  const std::string out = (dir / "stdout.txt").string(), err = (dir / "stderr.txt").string();
-  const int status = std::system((std::string(QMC_CLI) + " " + args + " >" + out + " 2>" + err).c_str());
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+using qmc::testing::CliRun;
+using qmc::testing::Qmc;
 
 class RunCli : public ::testing::Test {
  protected:

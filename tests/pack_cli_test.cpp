@@ -1,5 +1,7 @@
 // `qmc pack` / `qmc inspect` end to end, as a build pipeline runs them.
 #include <gtest/gtest.h>
+
+#include "tests/cli_runner.h"
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -20,22 +22,8 @@ namespace fs = std::filesystem;
 
 const fs::path kShared = QMC_SHARED_DIR;
 
-struct CliRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-CliRun Qmc(const std::string& args, const fs::path& dir) {
-  const std::string out = (dir / "stdout.txt").string(), err = (dir / "stderr.txt").string();
-  const std::string command = std::string(QMC_CLI) + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(command.c_str());
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+using qmc::testing::CliRun;
+using qmc::testing::Qmc;
 
 class PackCli : public ::testing::Test {
  protected:
