@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/half.h"
 #include "common/matvec.h"
 #include "common/model_tensors.h"
 #include "common/softmax.h"
@@ -14,17 +15,36 @@ uint32_t Max(uint32_t a, uint32_t b) { return a > b ? a : b; }
 
 bool HasQkvBias(const image::ModelConfig& c) { return (c.flags & image::kModelQkvBias) != 0; }
 
+size_t KvElementBytes(KvFormat format) {
+  switch (format) {
+    case KvFormat::kF32:
+      return sizeof(float);
+    case KvFormat::kFp16:
+      return sizeof(uint16_t);
+    case KvFormat::kInt8:
+      return sizeof(int8_t);
+  }
+  return 0;
+}
+
+// Round half away from zero; |v| <= 127 here.
+int8_t RoundToInt8(float v) { return static_cast<int8_t>(v >= 0.0f ? v + 0.5f : v - 0.5f); }
+
 }  // namespace
 
 template <typename Visit>
 void Engine::ForEachBuffer(Visit&& visit) {
   const image::ModelConfig& c = config_;
   const uint32_t q_dim = c.n_heads * c.head_dim;
+  const uint32_t kv_dim = c.n_kv_heads * c.head_dim;
   visit(layers_, c.n_layers);
   visit(x_, c.dim);
   visit(xb_, Max(c.dim, q_dim));
   visit(xb2_, c.dim);
   visit(q_, q_dim);
+  visit(k_, kv_dim);
+  visit(v_, kv_dim);
+  visit(kv_row_, c.head_dim);
   visit(hb_, c.hidden_dim);
   visit(hb2_, c.hidden_dim);
   visit(att_, c.seq_len);
@@ -34,8 +54,10 @@ void Engine::ForEachBuffer(Visit&& visit) {
   visit(rope_sin_, c.head_dim / 2);
 }
 
-size_t Engine::KvBytes(const image::ModelConfig& config, uint32_t positions) {
-  return 2u * static_cast<size_t>(config.n_layers) * positions * config.n_kv_heads * config.head_dim * sizeof(float);
+size_t Engine::KvBytes(const image::ModelConfig& config, uint32_t positions, KvFormat format) {
+  const size_t rows = 2u * static_cast<size_t>(config.n_layers) * positions * config.n_kv_heads;
+  const size_t scale_bytes = format == KvFormat::kInt8 ? sizeof(float) : 0;
+  return rows * (config.head_dim * KvElementBytes(format) + scale_bytes);
 }
 
 size_t Engine::ArenaBytes(const image::ModelConfig& config) {
@@ -46,21 +68,33 @@ size_t Engine::ArenaBytes(const image::ModelConfig& config) {
   return bytes;
 }
 
-Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std::span<uint8_t> kv) {
+Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std::span<uint8_t> kv,
+                    KvFormat format) {
   image_ = nullptr;  // Forward refuses to run until Init succeeds
   config_ = image.model();
   if (Status s = image::ValidateModelConfig(config_); !s.ok()) return s;
   if (arena.size() < ArenaBytes(config_)) return Error(StatusCode::kTooLarge, "engine arena too small");
-  if (kv.size() < KvBytes(config_, 1)) return Error(StatusCode::kTooLarge, "KV cache holds no position");
+  if (KvElementBytes(format) == 0) return Error(StatusCode::kInvalidValue, "unknown KV cache format");
+  if (kv.size() < KvBytes(config_, 1, format)) return Error(StatusCode::kTooLarge, "KV cache holds no position");
   if (reinterpret_cast<uintptr_t>(kv.data()) % alignof(float) != 0) {
     return Error(StatusCode::kInvalidValue, "KV cache is not float-aligned");
   }
   q_dim_ = config_.n_heads * config_.head_dim;
   kv_dim_ = config_.n_kv_heads * config_.head_dim;
-  const size_t positions = kv.size() / KvBytes(config_, 1);
+  const size_t positions = kv.size() / KvBytes(config_, 1, format);
   context_ = positions < config_.seq_len ? static_cast<uint32_t>(positions) : config_.seq_len;
-  key_cache_ = reinterpret_cast<float*>(kv.data());
-  value_cache_ = key_cache_ + static_cast<size_t>(config_.n_layers) * context_ * kv_dim_;
+  kv_format_ = format;
+  // int8: both scale arrays first (they keep the float alignment), then the codes.
+  const size_t rows = static_cast<size_t>(config_.n_layers) * context_ * config_.n_kv_heads;
+  uint8_t* next = kv.data();
+  key_scales_ = value_scales_ = nullptr;
+  if (format == KvFormat::kInt8) {
+    key_scales_ = reinterpret_cast<float*>(next);
+    value_scales_ = key_scales_ + rows;
+    next += 2 * rows * sizeof(float);
+  }
+  key_cache_ = next;
+  value_cache_ = key_cache_ + rows * config_.head_dim * KvElementBytes(format);
 
   arena_ = Arena(arena);
   ForEachBuffer([this]<typename T>(T*& buffer, size_t count) { buffer = arena_.template Allocate<T>(count); });
@@ -144,18 +178,66 @@ void Engine::Rotate(float* vectors, uint32_t heads) const {
   }
 }
 
+size_t Engine::KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const {
+  return (static_cast<size_t>(layer) * context_ + pos) * config_.n_kv_heads + kv_head;
+}
+
+void Engine::StoreKv(const float* in, uint8_t* cache, float* scales, size_t first_row) {
+  const uint32_t n = config_.head_dim;
+  for (uint32_t h = 0; h < config_.n_kv_heads; ++h) {
+    const float* x = in + h * n;
+    const size_t row = first_row + h;
+    switch (kv_format_) {
+      case KvFormat::kF32:
+        std::memcpy(reinterpret_cast<float*>(cache) + row * n, x, n * sizeof(float));
+        break;
+      case KvFormat::kFp16: {
+        uint16_t* out = reinterpret_cast<uint16_t*>(cache) + row * n;
+        for (uint32_t i = 0; i < n; ++i) out[i] = FloatToHalf(x[i]);
+        break;
+      }
+      case KvFormat::kInt8: {
+        float max_abs = 0.0f;
+        for (uint32_t i = 0; i < n; ++i) max_abs = fmaxf(max_abs, fabsf(x[i]));
+        const float inverse = max_abs > 0.0f ? 127.0f / max_abs : 0.0f;
+        int8_t* out = reinterpret_cast<int8_t*>(cache) + row * n;
+        for (uint32_t i = 0; i < n; ++i) out[i] = RoundToInt8(x[i] * inverse);
+        scales[row] = max_abs / 127.0f;
+        break;
+      }
+    }
+  }
+}
+
+const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t row, float* scratch) const {
+  const uint32_t n = config_.head_dim;
+  switch (kv_format_) {
+    case KvFormat::kF32:
+      return reinterpret_cast<const float*>(cache) + row * n;
+    case KvFormat::kFp16: {
+      const uint16_t* in = reinterpret_cast<const uint16_t*>(cache) + row * n;
+      for (uint32_t i = 0; i < n; ++i) scratch[i] = HalfToFloat(in[i]);
+      return scratch;
+    }
+    case KvFormat::kInt8: {
+      const int8_t* in = reinterpret_cast<const int8_t*>(cache) + row * n;
+      for (uint32_t i = 0; i < n; ++i) scratch[i] = static_cast<float>(in[i]) * scales[row];
+      return scratch;
+    }
+  }
+  return scratch;
+}
+
 // Grouped-query attention: query head h reads key/value head
 // h / (n_heads / n_kv_heads). Writes the heads' outputs to xb_.
 void Engine::Attention(uint32_t layer, uint32_t pos) {
   const uint32_t head_dim = config_.head_dim;
   const uint32_t group = config_.n_heads / config_.n_kv_heads;
-  const size_t layer_offset = static_cast<size_t>(layer) * context_ * kv_dim_;
   const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
   for (uint32_t h = 0; h < config_.n_heads; ++h) {
     const float* q = q_ + h * head_dim;
-    const size_t head_offset = layer_offset + (h / group) * head_dim;
     for (uint32_t t = 0; t <= pos; ++t) {
-      const float* k = key_cache_ + head_offset + static_cast<size_t>(t) * kv_dim_;
+      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, t, h / group), kv_row_);
       float score = 0.0f;
       for (uint32_t i = 0; i < head_dim; ++i) score += q[i] * k[i];
       att_[t] = score * scale;
@@ -164,7 +246,7 @@ void Engine::Attention(uint32_t layer, uint32_t pos) {
     float* out = xb_ + h * head_dim;
     for (uint32_t i = 0; i < head_dim; ++i) out[i] = 0.0f;
     for (uint32_t t = 0; t <= pos; ++t) {
-      const float* v = value_cache_ + head_offset + static_cast<size_t>(t) * kv_dim_;
+      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, t, h / group), kv_row_);
       for (uint32_t i = 0; i < head_dim; ++i) out[i] += att_[t] * v[i];
     }
   }
@@ -184,21 +266,21 @@ const float* Engine::Forward(uint32_t token, uint32_t pos) {
 
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const Layer& layer = layers_[l];
-    // Attention block: this position's key and value go straight into the cache.
-    float* k = key_cache_ + (static_cast<size_t>(l) * context_ + pos) * kv_dim_;
-    float* v = value_cache_ + (static_cast<size_t>(l) * context_ + pos) * kv_dim_;
+    // Attention block: this position's key and value are cached first.
     RmsNorm(xb_, x_, layer.attn_norm);
     MatVec(layer.q, xb_, q_);
-    MatVec(layer.k, xb_, k);
-    MatVec(layer.v, xb_, v);
+    MatVec(layer.k, xb_, k_);
+    MatVec(layer.v, xb_, v_);
     if (HasQkvBias(c)) {
       const float *qb = Params(layer.q_bias), *kb = Params(layer.k_bias), *vb = Params(layer.v_bias);
       for (uint32_t i = 0; i < q_dim_; ++i) q_[i] += qb[i];
-      for (uint32_t i = 0; i < kv_dim_; ++i) k[i] += kb[i];
-      for (uint32_t i = 0; i < kv_dim_; ++i) v[i] += vb[i];
+      for (uint32_t i = 0; i < kv_dim_; ++i) k_[i] += kb[i];
+      for (uint32_t i = 0; i < kv_dim_; ++i) v_[i] += vb[i];
     }
     Rotate(q_, c.n_heads);
-    Rotate(k, c.n_kv_heads);
+    Rotate(k_, c.n_kv_heads);
+    StoreKv(k_, key_cache_, key_scales_, KvRow(l, pos, 0));
+    StoreKv(v_, value_cache_, value_scales_, KvRow(l, pos, 0));
     Attention(l, pos);
     MatVec(layer.attn_output, xb_, xb2_);
     for (uint32_t i = 0; i < c.dim; ++i) x_[i] += xb2_[i];

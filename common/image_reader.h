@@ -19,6 +19,14 @@ class ImageView {
   // image held whole in memory; section payloads are not read.
   static Result<ImageView> OpenFile(std::span<const uint8_t> file);
 
+  // The same checks for an image placed in memory windows, as a device
+  // holds it: `boot_record` is the header and section table (read from MRAM
+  // offset 0) and each section maps in place at its offset in
+  // windows[section.window], which it must lie inside. File offsets are not
+  // checked: a device has no file. (common/image_windows.cpp)
+  static Result<ImageView> OpenWindows(std::span<const uint8_t> boot_record,
+                                       const std::span<const uint8_t> (&windows)[kWindowCount]);
+
   const Header& header() const { return header_; }
   const ModelConfig& model() const { return header_.model; }
   uint32_t section_count() const { return header_.section_count; }

@@ -1,15 +1,83 @@
 #include "common/matvec.h"
 
 #include "common/dequantize.h"
+#include "common/kernels/matvec_scalar.h"
+#if QMC_AVX2_KERNELS
+#include "common/kernels/matvec_avx2.h"
+#endif
 
 namespace qmc {
+namespace {
 
-void MatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* row_buffer) {
+void ReferenceMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
+                     float* row_buffer) {
   for (uint32_t r = 0; r < t.rows; ++r) {
     image::DequantizeRow(image, t, r, row_buffer);
     float sum = 0.0f;
     for (uint32_t c = 0; c < t.cols; ++c) sum += row_buffer[c] * x[c];
     y[r] = sum;
+  }
+}
+
+MatVecKernel BuildDefaultKernel() {
+#if QMC_REFERENCE_KERNELS
+  return MatVecKernel::kReference;
+#else
+  return MatVecKernelAvailable(MatVecKernel::kAvx2) ? MatVecKernel::kAvx2 : MatVecKernel::kScalar;
+#endif
+}
+
+// Chosen on first use rather than during static initialisation, when the
+// CPU feature probe may not have run yet.
+MatVecKernel active_kernel = MatVecKernel::kReference;
+bool kernel_chosen = false;
+
+}  // namespace
+
+bool MatVecKernelAvailable(MatVecKernel kernel) {
+  switch (kernel) {
+    case MatVecKernel::kReference:
+    case MatVecKernel::kScalar: return true;
+    case MatVecKernel::kAvx2:
+#if QMC_AVX2_KERNELS
+      return kernels::Avx2Supported();
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+MatVecKernel ActiveMatVecKernel() {
+  if (!kernel_chosen) {
+    active_kernel = BuildDefaultKernel();
+    kernel_chosen = true;
+  }
+  return active_kernel;
+}
+
+Status UseMatVecKernel(MatVecKernel kernel) {
+  if (!MatVecKernelAvailable(kernel)) return Error(StatusCode::kInvalidValue, "matvec kernel not available here");
+  active_kernel = kernel;
+  kernel_chosen = true;
+  return Status::Ok();
+}
+
+void MatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* row_buffer) {
+  MatVec(image, t, x, y, row_buffer, ActiveMatVecKernel());
+}
+
+void MatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* row_buffer,
+            MatVecKernel kernel) {
+  switch (kernel) {
+    case MatVecKernel::kReference: return ReferenceMatVec(image, t, x, y, row_buffer);
+    case MatVecKernel::kScalar: return kernels::MatVecScalar(image, t, x, y, row_buffer);
+    case MatVecKernel::kAvx2:
+#if QMC_AVX2_KERNELS
+      return kernels::MatVecAvx2(image, t, x, y, row_buffer);
+#else
+      break;  // never available: MatVecKernelAvailable says so
+#endif
   }
 }
 

@@ -1,6 +1,11 @@
-// The reference matrix-vector product over an image tensor of any scheme:
-// each row is decoded in place (image::DequantizeRow) into a row buffer and
-// dotted in plain scalar order. Optimised kernels are held equal to this.
+// Matrix-vector products over image tensors of every scheme.
+//
+// The reference kernel is the definition: each row is decoded in place
+// (image::DequantizeRow) into a row buffer and dotted in plain scalar order.
+// The optimised kernels decode packed codes a whole word at a time and scale
+// per group (Σ_g scale_g·Σ (code − zero)·x, then the outliers); they sum in
+// a different order, so they equal the reference up to f32 rounding
+// (tests/matvec_kernels_test.cpp holds them to it).
 #pragma once
 
 #include <cstdint>
@@ -10,9 +15,30 @@
 
 namespace qmc {
 
-// y[t.rows] = W x[t.cols]; `row_buffer` holds t.cols floats. `t` comes from
-// a validated image.
+enum class MatVecKernel : uint8_t {
+  kReference,  // the definition
+  kScalar,     // portable C++, any target
+  kAvx2,       // x86-64 hosts with AVX2, FMA and F16C
+};
+
+// Whether `kernel` is built in and this CPU runs it.
+bool MatVecKernelAvailable(MatVecKernel kernel);
+
+// The kernel MatVec uses: the reference in a QMC_REFERENCE_KERNELS build,
+// else the fastest available, until UseMatVecKernel changes it.
+MatVecKernel ActiveMatVecKernel();
+
+// Makes `kernel` the one MatVec uses, for the whole program: how tests and
+// benchmarks run the engine on each kernel. Refuses an unavailable kernel.
+Status UseMatVecKernel(MatVecKernel kernel);
+
+// y[t.rows] = W x[t.cols] by the active kernel; `row_buffer` holds t.cols
+// floats. `t` comes from a validated image.
 void MatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* row_buffer);
+
+// The same by `kernel`, which must be available.
+void MatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* row_buffer,
+            MatVecKernel kernel);
 
 // Row `row` of `t` decoded into out[t.cols]: the embedding lookup.
 Status LookupRow(const image::ImageView& image, const image::TensorEntry& t, uint32_t row, float* out);

@@ -3,6 +3,10 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
+#include <string>
+
+#include "common/engine.h"
 
 namespace qmc::cli {
 
@@ -23,5 +27,24 @@ struct CommandFailed {
 void AddPackCommand(CLI::App& app);
 void AddInspectCommand(CLI::App& app);
 void AddRunCommand(CLI::App& app);
+void AddNvmCommand(CLI::App& app);
+void AddEvalCommand(CLI::App& app);
+
+// --kv, the KV cache format, as `run` and `eval` take it: a name, which
+// KvFormatNamed turns into the format.
+inline CLI::Option* AddKvFormatOption(CLI::App* cmd, std::string& name) {
+  return cmd
+      ->add_option("--kv", name,
+                   "KV cache format: f32; fp16; int8 (per position and KV head, symmetric codes with one f32 "
+                   "scale: about a quarter of f32's bytes)")
+      ->check(CLI::IsMember({"f32", "fp16", "int8"}))
+      ->default_val("f32");
+}
+
+inline KvFormat KvFormatNamed(const std::string& name) {
+  static const std::map<std::string, KvFormat> kFormats = {
+      {"f32", KvFormat::kF32}, {"fp16", KvFormat::kFp16}, {"int8", KvFormat::kInt8}};
+  return kFormats.at(name);
+}
 
 }  // namespace qmc::cli

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   AddPackCommand(app);
   AddInspectCommand(app);
   AddRunCommand(app);
+  AddNvmCommand(app);
+  AddEvalCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

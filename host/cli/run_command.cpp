@@ -27,6 +27,7 @@ struct RunArgs {
   float temperature = 1.0f;
   float topp = 0.9f;
   std::optional<uint64_t> seed;
+  std::string kv;
 };
 
 [[noreturn]] void FailImage(const std::string& path, const Status& status) {
@@ -65,9 +66,10 @@ void RunRun(const RunArgs& args) {
   const Result<uint32_t> prompt_count = tokenizer.Encode(args.prompt, true, false, prompt);
   if (!prompt_count.ok()) FailImage(args.image, prompt_count.status());
 
-  std::vector<uint8_t> arena(Engine::ArenaBytes(config)), kv(Engine::KvBytes(config, steps));
+  const KvFormat kv_format = KvFormatNamed(args.kv);
+  std::vector<uint8_t> arena(Engine::ArenaBytes(config)), kv(Engine::KvBytes(config, steps, kv_format));
   Engine engine;
-  if (const Status s = engine.Init(view, arena, kv); !s.ok()) FailImage(args.image, s);
+  if (const Status s = engine.Init(view, arena, kv, kv_format); !s.ok()) FailImage(args.image, s);
   std::vector<uint8_t> sampler_memory(Sampler::WorkspaceBytes(config.vocab_size));
   Sampler sampler;
   if (const Status s = sampler.Init(config.vocab_size, args.temperature, args.topp, seed, sampler_memory); !s.ok()) {
@@ -94,9 +96,9 @@ void RunRun(const RunArgs& args) {
     std::fprintf(stderr, "achieved tok/s: %f\n", (pos - 1) / seconds);
   }
   std::fprintf(stderr, "qmc run: %u positions (%u prompt tokens), seed %llu; arena %zu bytes (high water %zu), "
-               "KV cache %zu bytes (%u positions), tokenizer %zu bytes, sampler %zu bytes\n",
+               "KV cache %zu bytes (%s, %u positions), tokenizer %zu bytes, sampler %zu bytes\n",
                pos, prompt_count.value(), static_cast<unsigned long long>(seed), arena.size(),
-               engine.arena().high_water(), kv.size(), engine.context(), tokenizer_memory.size(),
+               engine.arena().high_water(), kv.size(), args.kv.c_str(), engine.context(), tokenizer_memory.size(),
                sampler_memory.size());
 }
 
@@ -118,6 +120,7 @@ void AddRunCommand(CLI::App& app) {
       ->default_val(0.9);
   cmd->add_option("--seed", args->seed, "sampler seed (default: the current time, printed on stderr)")
       ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+  AddKvFormatOption(cmd, args->kv);
   cmd->footer("Text goes to stdout as it is produced; tok/s and memory sizes to stderr. Exits 3 for an invalid image.");
   cmd->callback([args] { RunRun(*args); });
 }

@@ -1,0 +1,37 @@
+// The console's line syntax: a prompt, optionally after option words.
+//
+//     [steps=N] [temp=T] [topp=P] [seed=S] [kv=f32|fp16|int8] PROMPT
+//
+// Options apply to their line only; any order; a word whose key is not one
+// of these starts the prompt, which is the rest of the line verbatim (an
+// empty prompt generates from BOS alone). Defaults are those of `qmc run`
+// except the temperature: steps=256 (0 or more than the model's seq_len
+// means seq_len), temp=0 (greedy), topp=0.9, seed from the cycle counter
+// (printed in the stats line), kv=f32.
+// Example: `steps=64 temp=0.8 seed=7 Once upon a time`.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/engine.h"
+
+namespace qmc::firmware {
+
+struct GenerateOptions {
+  uint32_t steps = 256;
+  float temperature = 0.0f;
+  float topp = 0.9f;
+  uint64_t seed = 0;  // 0: not given
+  KvFormat kv = KvFormat::kF32;
+};
+
+struct ConsoleLine {
+  GenerateOptions options;
+  std::string_view prompt;
+  const char* error = nullptr;  // set when an option word's value is invalid
+};
+
+ConsoleLine ParseConsoleLine(std::string_view line);
+
+}  // namespace qmc::firmware

@@ -1,0 +1,98 @@
+#include "firmware/firmware.h"
+
+#include "common/image_reader.h"
+#include "firmware/boot.h"
+#include "firmware/console_line.h"
+#include "firmware/generator.h"
+#include "firmware/line_reader.h"
+#include "firmware/link_writer.h"
+
+namespace qmc::firmware {
+namespace {
+
+// Static: on the board these are too big for a small stack.
+image::ImageView g_view;
+Generator g_generator;
+
+const char* QuantizerName(uint32_t quantizer) {
+  static const char* const kNames[] = {"f32", "fp16", "rtn", "qmc", "mxint4"};
+  return quantizer < sizeof kNames / sizeof kNames[0] ? kNames[quantizer] : "?";
+}
+
+void PrintStatus(LinkWriter& out, const Status& status) {
+  if (status.subject == Subject::kSection) out.Text("section ").Uint(status.index).Text(": ");
+  if (status.subject == Subject::kTensor) out.Text("tensor ").Uint(status.index).Text(": ");
+  out.Text(status.what);
+}
+
+void PrintBoard(LinkWriter& out, const hal::BoardInfo& board) {
+  out.Text("qmc-fw: board ").Text(board.name).Text(":");
+  for (const hal::MemoryWindow* window : board.windows) {
+    out.Text(" ").Text(hal::WindowName(window->kind())).Text(" ").Uint(window->size() >> 10).Text(" KiB");
+  }
+  out.Text("\n");
+}
+
+void PrintImage(LinkWriter& out, const image::ImageView& view) {
+  const image::ModelConfig& m = view.model();
+  out.Text("qmc-fw: image ").Text(QuantizerName(view.header().quantizer)).Text(": dim ").Uint(m.dim);
+  out.Text(", ").Uint(m.n_layers).Text(" layers, ").Uint(m.n_heads).Text("/").Uint(m.n_kv_heads);
+  out.Text(" heads, vocab ").Uint(m.vocab_size).Text(", seq_len ").Uint(m.seq_len).Text("; bytes:");
+  for (hal::WindowKind kind : {hal::WindowKind::kMram, hal::WindowKind::kReram, hal::WindowKind::kDram}) {
+    out.Text(" ").Text(hal::WindowName(kind)).Text(" ").Uint(view.WindowBytes(kind));
+  }
+  out.Text("\n");
+}
+
+// Boots the image; false (having said why) when there is nothing to run.
+bool Boot(const hal::BoardInfo& board, LinkWriter& out) {
+  const BootResult boot = BootImage(board, g_view);
+  if (boot.state == BootState::kNoImage) {
+    out.Text("qmc-fw: no image: ");
+    PrintStatus(out, boot.status);
+    out.Text("; waiting for a flash\n");
+    return false;
+  }
+  Status status = boot.status;
+  if (status.ok()) status = StartReadPasses(g_view, board);
+  if (status.ok()) status = g_generator.Init(g_view, board);
+  if (!status.ok()) {
+    out.Text("qmc-fw: image rejected: ");
+    PrintStatus(out, status);
+    out.Text("; waiting for a flash\n");
+    return false;
+  }
+  PrintImage(out, g_view);
+  out.Text("qmc-fw: ready: one prompt per line, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8\n");
+  return true;
+}
+
+}  // namespace
+
+int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock) {
+  LinkWriter out(link);
+  PrintBoard(out, board);
+  const bool ready = Boot(board, out);
+  out.Flush();
+
+  LineReader reader(link);
+  LineReader::Line line;
+  while (reader.Next(line)) {
+    if (!ready) {
+      out.Text("qmc-fw: no image to run; waiting for a flash\n");
+    } else if (line.too_long) {
+      out.Text("qmc-fw: error: line longer than ").Uint(kMaxLineBytes).Text(" bytes\n");
+    } else {
+      const ConsoleLine parsed = ParseConsoleLine(line.text);
+      if (parsed.error != nullptr) {
+        out.Text("qmc-fw: error: ").Text(parsed.error).Text("\n");
+      } else {
+        g_generator.Run(parsed.options, parsed.prompt, out, clock);
+      }
+    }
+    out.Flush();
+  }
+  return ready ? kServed : kNoImage;
+}
+
+}  // namespace qmc::firmware

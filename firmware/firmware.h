@@ -1,0 +1,24 @@
+// The firmware's application: boot, then a text console on the link.
+//
+// At boot it prints the board, finds and validates the committed image
+// (firmware/boot.h) and starts the read passes; then every line on the link
+// is a prompt (syntax in firmware/console_line.h) answered with streamed
+// text and a stats line (firmware/generator.h). Without a valid image it
+// says why and waits, answering each line with the same news, until a flash
+// (to come: the flash server) — it never runs an image that failed a check.
+// Every line the firmware itself writes starts with "qmc-fw: ".
+#pragma once
+
+#include "hal/hal.h"
+
+namespace qmc::firmware {
+
+// What Run returns when the link closes (only the emu's link ever does).
+enum RunOutcome : int {
+  kServed = 0,   // an image was booted and served the console
+  kNoImage = 3,  // no valid image: none in MRAM, or it failed a check
+};
+
+int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock);
+
+}  // namespace qmc::firmware

@@ -1,0 +1,121 @@
+#include "firmware/generator.h"
+
+#include "firmware/line_reader.h"
+
+namespace qmc::firmware {
+namespace {
+
+// As llama2.c's safe_printf: a lone byte is shown only if it is printable
+// ASCII or whitespace (raw byte tokens can be control codes).
+bool Printable(std::string_view piece) {
+  if (piece.size() != 1) return !piece.empty();
+  const auto byte = static_cast<unsigned char>(piece[0]);
+  return (byte >= 0x20 && byte < 0x7F) || (byte >= '\t' && byte <= '\r');  // isprint || isspace
+}
+
+}  // namespace
+
+Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board) {
+  view_ = &view;
+  board_ = &board;
+  const image::ModelConfig& config = view.model();
+
+  Arena sram(board.window(hal::WindowKind::kSram).scratch());
+  auto carve = [&sram](size_t bytes) {  // empty when SRAM is full
+    uint8_t* p = sram.Allocate<uint8_t>(bytes);
+    return p == nullptr ? std::span<uint8_t>() : std::span<uint8_t>(p, bytes);
+  };
+  engine_arena_ = carve(Engine::ArenaBytes(config));
+  const std::span<uint8_t> tokenizer_workspace = carve(Tokenizer::WorkspaceBytes(config.vocab_size, kMaxLineBytes));
+  sampler_workspace_ = carve(Sampler::WorkspaceBytes(config.vocab_size));
+  const size_t max_tokens = Tokenizer::MaxTokens(kMaxLineBytes);
+  uint32_t* tokens = sram.Allocate<uint32_t>(max_tokens);
+  if (engine_arena_.empty() || tokenizer_workspace.empty() || sampler_workspace_.empty() || tokens == nullptr) {
+    return Error(StatusCode::kTooLarge, "the model's workspaces do not fit in SRAM");
+  }
+  prompt_tokens_ = {tokens, max_tokens};
+  sram_used_ = sram.used();
+
+  const std::span<uint8_t> dram = board.window(hal::WindowKind::kDram).scratch();
+  const size_t kv_offset = (view.WindowBytes(image::Window::kDram) + 63u) / 64u * 64u;
+  const size_t kv_bytes = Engine::KvBytes(config, config.seq_len, KvFormat::kF32);
+  if (kv_offset > dram.size() || dram.size() - kv_offset < kv_bytes) {
+    return Error(StatusCode::kTooLarge, "the KV cache does not fit in DRAM past the image");
+  }
+  kv_ = dram.subspan(kv_offset, kv_bytes);
+
+  if (Status s = tokenizer_.Init(view, tokenizer_workspace, kMaxLineBytes); !s.ok()) return s;
+  traffic_.Init(view);
+  return Status::Ok();
+}
+
+void Generator::Run(const GenerateOptions& options, std::string_view prompt, LinkWriter& out, hal::Clock& clock) {
+  const image::ModelConfig& config = view_->model();
+  if (Status s = engine_.Init(*view_, engine_arena_, kv_, options.kv); !s.ok()) {
+    out.Text("qmc-fw: error: ").Text(s.what).Text("\n");
+    return;
+  }
+  const uint64_t seed = options.seed != 0 ? options.seed : (clock.Cycles() | 1u);
+  if (Status s = sampler_.Init(config.vocab_size, options.temperature, options.topp, seed, sampler_workspace_); !s.ok()) {
+    out.Text("qmc-fw: error: ").Text(s.what).Text("\n");
+    return;
+  }
+  const Result<uint32_t> encoded = tokenizer_.Encode(prompt, true, false, prompt_tokens_);
+  if (!encoded.ok()) {
+    out.Text("qmc-fw: error: ").Text(encoded.status().what).Text("\n");
+    return;
+  }
+  const uint32_t prompt_count = encoded.value();
+  // As run.c: 0 or more than the context means the whole context.
+  const uint32_t steps = options.steps == 0 || options.steps > engine_.context() ? engine_.context() : options.steps;
+  const size_t kv_position_bytes = Engine::KvBytes(config, 1, options.kv);
+
+  hal::WindowCounters before[hal::kWindowCount];
+  for (uint32_t w = 0; w < hal::kWindowCount; ++w) before[w] = board_->windows[w]->counters();
+  uint64_t start_us = 0, start_cycles = 0;
+  uint32_t token = prompt_tokens_[0];
+  uint32_t pos = 0;
+  while (pos < steps) {
+    const float* logits = engine_.Forward(token, pos);
+    traffic_.Count(*board_, token, pos, kv_position_bytes);
+    const uint32_t next = pos + 1 < prompt_count ? prompt_tokens_[pos + 1] : sampler_.Sample(logits);
+    ++pos;
+    if (next == Tokenizer::kBos) break;
+    const std::string_view piece = tokenizer_.Decode(token, next);
+    if (Printable(piece)) {
+      out.Text(piece);
+      out.Flush();
+    }
+    token = next;
+    if (pos == 1) {  // the first step warms up
+      start_us = clock.Micros();
+      start_cycles = clock.Cycles();
+    }
+  }
+  const uint64_t elapsed_us = clock.Micros() - start_us;
+  const uint64_t elapsed_cycles = clock.Cycles() - start_cycles;
+
+  out.Text("\nqmc-fw: stats positions=").Uint(pos).Text(" prompt_tokens=").Uint(prompt_count);
+  const uint32_t timed = pos > 1 ? pos - 1 : 0;
+  out.Text(" tok/s=").Fixed(timed > 0 && elapsed_us > 0 ? timed * 1e6 / static_cast<double>(elapsed_us) : 0.0, 1);
+  out.Text(" cycles/token=").Uint(timed > 0 ? elapsed_cycles / timed : 0);
+  auto per_token = [&](hal::WindowKind kind, bool written) {
+    const uint32_t w = static_cast<uint32_t>(kind);
+    const hal::WindowCounters& now = board_->windows[w]->counters();
+    const uint64_t bytes = written ? now.bytes_written - before[w].bytes_written : now.bytes_read - before[w].bytes_read;
+    out.Uint(pos > 0 ? (bytes + pos / 2) / pos : 0);
+  };
+  out.Text(" mram_read/token=");
+  per_token(hal::WindowKind::kMram, false);
+  out.Text(" reram_read/token=");
+  per_token(hal::WindowKind::kReram, false);
+  out.Text(" dram_read/token=");
+  per_token(hal::WindowKind::kDram, false);
+  out.Text(" dram_written/token=");
+  per_token(hal::WindowKind::kDram, true);
+  out.Text(" sram_used=").Uint(sram_used_).Text(" kv=").Uint(Engine::KvBytes(config, engine_.context(), options.kv));
+  out.Text(" seed=").Uint(seed).Text("\n");
+  out.Flush();
+}
+
+}  // namespace qmc::firmware

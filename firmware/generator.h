@@ -1,0 +1,52 @@
+// Text generation on the board, as `qmc run` does it on the host (same
+// engine, tokenizer, sampler and loop, so greedy text is byte-identical):
+// prompt tokens are forced, sampled ones follow, BOS ends the text.
+//
+// Memory: the engine arena, tokenizer and sampler workspaces and the prompt
+// tokens are carved from SRAM; the KV cache (room for seq_len positions of
+// f32) from DRAM just past the image's own DRAM sections.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "common/engine.h"
+#include "common/image_reader.h"
+#include "common/sampler.h"
+#include "common/tokenizer.h"
+#include "firmware/console_line.h"
+#include "firmware/link_writer.h"
+#include "firmware/token_traffic.h"
+#include "hal/hal.h"
+
+namespace qmc::firmware {
+
+class Generator {
+ public:
+  // `view` is validated; it and `board` outlive the generator.
+  Status Init(const image::ImageView& view, const hal::BoardInfo& board);
+
+  // Streams the text for one console line (the prompt echoed, then what
+  // follows), a line end, then the stats line:
+  //   qmc-fw: stats positions=N prompt_tokens=P tok/s=X cycles/token=C mram_read/token=B
+  //     reram_read/token=B dram_read/token=B dram_written/token=B sram_used=B kv=B seed=S
+  // (one line; tok/s and cycles/token exclude the first step, as `qmc run`;
+  // bytes are averages over the positions run).
+  void Run(const GenerateOptions& options, std::string_view prompt, LinkWriter& out, hal::Clock& clock);
+
+ private:
+  const image::ImageView* view_ = nullptr;
+  const hal::BoardInfo* board_ = nullptr;
+  Engine engine_;
+  Tokenizer tokenizer_;
+  Sampler sampler_;
+  TokenTraffic traffic_;
+  std::span<uint8_t> engine_arena_;
+  std::span<uint8_t> sampler_workspace_;
+  std::span<uint32_t> prompt_tokens_;
+  std::span<uint8_t> kv_;
+  size_t sram_used_ = 0;
+};
+
+}  // namespace qmc::firmware

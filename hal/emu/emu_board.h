@@ -1,0 +1,54 @@
+// The emulated board's memory: four windows of fixed sizes, as a real part
+// has, the non-volatile ones backed by files in an NVM directory.
+//
+// | window | file      | size   | holds |
+// |--------|-----------|--------|-------|
+// | SRAM   | (none)    | 2 MiB  | the arena: activations, tokenizer and sampler workspaces |
+// | MRAM   | mram.bin  | 8 MiB  | boot record, directory, tokenizer, norms, scales, outliers |
+// | ReRAM  | reram.bin | 64 MiB | packed inlier codes |
+// | DRAM   | dram.bin  | 64 MiB | dense weights (the f32/fp16 baselines), then the KV cache |
+//
+// DRAM is volatile on a real board; here it is a file too because the dense
+// baselines keep their weights there, as if a loader had filled it at boot.
+// The KV cache lives past the image's DRAM sections and is scratch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+
+#include "hal/emu/emu_window.h"
+#include "hal/hal.h"
+
+namespace qmc::hal::emu {
+
+inline constexpr size_t kSramBytes = size_t{2} << 20;
+inline constexpr size_t kMramBytes = size_t{8} << 20;
+inline constexpr size_t kReramBytes = size_t{64} << 20;
+inline constexpr size_t kDramBytes = size_t{64} << 20;
+
+struct ReadNoise {
+  double reram_sigma = 0.0;  // σ/Δ of the ReRAM read noise; 0 reads exactly
+  double mram_ber = 0.0;     // MRAM bit-error rate; 0 reads exactly
+  uint64_t seed = 1;
+};
+
+class EmuBoard {
+ public:
+  // Opens the window files in `nvm_dir`, creating blank ones where absent
+  // (the directory must exist). Throws EmuError.
+  EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise);
+
+  const BoardInfo& info() const { return info_; }
+  EmuWindow& window(WindowKind kind) { return *windows_[static_cast<uint32_t>(kind)]; }
+
+  // Flushes the window files to disk.
+  void Sync();
+
+ private:
+  std::unique_ptr<EmuWindow> windows_[kWindowCount];
+  BoardInfo info_{};
+};
+
+}  // namespace qmc::hal::emu

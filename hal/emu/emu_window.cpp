@@ -1,0 +1,100 @@
+#include "hal/emu/emu_window.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "hal/emu/cell_noise.h"
+
+namespace qmc::hal::emu {
+namespace {
+
+bool IsVolatile(WindowKind kind) { return kind == WindowKind::kSram || kind == WindowKind::kDram; }
+
+[[noreturn]] void Fail(const std::filesystem::path& file, const char* what) {
+  throw EmuError(file.string() + ": " + what + ": " + std::strerror(errno));
+}
+
+uint8_t* Map(size_t size, int flags, int fd, const std::filesystem::path& file) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (p == MAP_FAILED) Fail(file, "cannot map");
+  return static_cast<uint8_t*>(p);
+}
+
+}  // namespace
+
+std::unique_ptr<EmuWindow> EmuWindow::Open(const Geometry& geometry, const std::filesystem::path& file,
+                                           const ReadErrors& errors) {
+  uint8_t* stored;
+  uint8_t* as_read;
+  if (file.empty()) {
+    stored = Map(geometry.size, MAP_PRIVATE | MAP_ANONYMOUS, -1, "(anonymous)");
+    as_read = stored;
+  } else {
+    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) Fail(file, "cannot open");
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      ::close(fd);
+      Fail(file, "cannot stat");
+    }
+    // A new file is a blank part; a file of another size belongs to another board.
+    if (st.st_size == 0 && ::ftruncate(fd, static_cast<off_t>(geometry.size)) != 0) {
+      ::close(fd);
+      Fail(file, "cannot size");
+    }
+    if (st.st_size != 0 && static_cast<uint64_t>(st.st_size) != geometry.size) {
+      ::close(fd);
+      throw EmuError(file.string() + ": has " + std::to_string(st.st_size) + " bytes, but this board's " +
+                     WindowName(geometry.kind) + " window has " + std::to_string(geometry.size));
+    }
+    stored = Map(geometry.size, MAP_SHARED, fd, file);
+    // Copy-on-write: untouched pages read the file; passes write only their ranges.
+    as_read = errors.model == ErrorModel::kNone ? stored : Map(geometry.size, MAP_PRIVATE, fd, file);
+    ::close(fd);  // the mappings stay valid
+  }
+  uint8_t* scratch = IsVolatile(geometry.kind) ? stored : nullptr;
+  return std::unique_ptr<EmuWindow>(new EmuWindow(geometry, stored, as_read, scratch, errors));
+}
+
+EmuWindow::EmuWindow(const Geometry& geometry, uint8_t* stored, uint8_t* as_read, uint8_t* scratch,
+                     const ReadErrors& errors)
+    : MemoryWindow(geometry, as_read, scratch), stored_(stored), as_read_(as_read), errors_(errors) {}
+
+EmuWindow::~EmuWindow() {
+  if (as_read_ != stored_) ::munmap(as_read_, size());
+  ::munmap(stored_, size());
+}
+
+void EmuWindow::Sync() {
+  if (::msync(stored_, size(), MS_SYNC) != 0) {
+    throw EmuError(std::string("cannot sync the ") + WindowName(kind()) + " window: " + std::strerror(errno));
+  }
+}
+
+void EmuWindow::DoRead(uint32_t offset, std::span<uint8_t> out) { std::memcpy(out.data(), stored_ + offset, out.size()); }
+
+void EmuWindow::DoWrite(uint32_t offset, std::span<const uint8_t> data) {
+  std::memcpy(stored_ + offset, data.data(), data.size());
+  // The as-read copy must not keep stale bytes of pages a pass copied before.
+  if (as_read_ != stored_) std::memcpy(as_read_ + offset, data.data(), data.size());
+}
+
+void EmuWindow::DoBeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_bits) {
+  if (as_read_ == stored_) return;
+  std::memcpy(as_read_ + offset, stored_ + offset, length);  // a fresh draw, not noise on noise
+  const std::span<uint8_t> range(as_read_ + offset, length);
+  const uint64_t seed = PassSeed(errors_.seed, static_cast<uint32_t>(kind()), offset);
+  if (errors_.model == ErrorModel::kLevelNoise) {
+    ApplyLevelNoise(range, cell_bits, errors_.probability, seed);
+  } else {
+    ApplyBitFlips(range, errors_.probability, seed);
+  }
+}
+
+}  // namespace qmc::hal::emu

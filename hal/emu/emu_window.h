@@ -1,0 +1,60 @@
+// A window of the emulated board. Non-volatile windows are files in the NVM
+// directory mapped MAP_SHARED, so what was written survives a restart as it
+// would on the part; SRAM is anonymous memory, blank at every boot.
+//
+// Read errors are modelled per read pass (hal.h's BeginReadPass): the
+// in-place view of a noisy window is a second, MAP_PRIVATE mapping of the
+// same file, and each pass copies the stored bytes of its range into it and
+// applies one draw of cell errors (hal/emu/cell_noise.h). The engine thus
+// sees a fixed corrupted read for the whole boot, as if every cell had been
+// sensed once, while the file, Read and every other range stay exact.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+
+#include "hal/hal.h"
+
+namespace qmc::hal::emu {
+
+// A window file that cannot be created, mapped or is the wrong size.
+class EmuError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class EmuWindow final : public MemoryWindow {
+ public:
+  using MemoryWindow::Geometry;
+
+  enum class ErrorModel { kNone, kLevelNoise, kBitFlips };
+  struct ReadErrors {
+    ErrorModel model = ErrorModel::kNone;
+    double probability = 0.0;  // per cell (kLevelNoise) or per bit (kBitFlips)
+    uint64_t seed = 0;
+  };
+
+  // Maps `file`, creating it blank (zero) at geometry.size bytes if absent;
+  // an existing file must have that size. An empty path maps anonymous
+  // memory. Volatile windows (SRAM, DRAM) are writable in place.
+  static std::unique_ptr<EmuWindow> Open(const Geometry& geometry, const std::filesystem::path& file,
+                                         const ReadErrors& errors);
+  ~EmuWindow();
+
+  // Writes the mapping back to the file and waits for the disk.
+  void Sync();
+
+ private:
+  EmuWindow(const Geometry& geometry, uint8_t* stored, uint8_t* as_read, uint8_t* scratch, const ReadErrors& errors);
+
+  void DoRead(uint32_t offset, std::span<uint8_t> out) override;
+  void DoWrite(uint32_t offset, std::span<const uint8_t> data) override;
+  void DoBeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_bits) override;
+
+  uint8_t* stored_;   // the NVM contents (MAP_SHARED), or the anonymous memory
+  uint8_t* as_read_;  // what in-place reads see: stored_ unless errors are modelled
+  ReadErrors errors_;
+};
+
+}  // namespace qmc::hal::emu

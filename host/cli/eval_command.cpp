@@ -1,0 +1,119 @@
+// `qmc eval`: perplexity of an image on a text file, and optionally how far
+// its next-token distributions are from a reference image's (host/eval.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/image_reader.h"
+#include "host/atomic_file.h"
+#include "host/checkpoint.h"
+#include "host/cli/commands.h"
+#include "host/eval.h"
+#include "host/image_summary.h"
+
+namespace qmc::cli {
+namespace {
+
+struct EvalArgs {
+  std::string image;
+  std::string text;
+  std::string reference;
+  std::string kv;
+  size_t max_tokens = 0;
+  unsigned threads = 0;
+  bool json = false;
+};
+
+// An image file held in memory and validated; exits 3 when it is not valid.
+struct LoadedImage {
+  std::vector<uint8_t> bytes;
+  image::ImageView view;
+};
+
+std::unique_ptr<LoadedImage> LoadImage(const std::string& path) {
+  auto loaded = std::make_unique<LoadedImage>();
+  loaded->bytes = host::ReadWholeFile(path);
+  const Result<image::ImageView> opened = image::ImageView::OpenFile(loaded->bytes);
+  const Status status = opened.ok() ? opened.value().Validate() : opened.status();
+  if (!status.ok()) {
+    std::fprintf(stderr, "qmc eval: %s: %s\n", path.c_str(), host::DescribeStatus(status).c_str());
+    throw CommandFailed{kExitBadImage};
+  }
+  loaded->view = opened.value();
+  return loaded;
+}
+
+void RunEval(const EvalArgs& args) {
+  const std::unique_ptr<LoadedImage> image = LoadImage(args.image);
+  const std::unique_ptr<LoadedImage> reference = args.reference.empty() ? nullptr : LoadImage(args.reference);
+  const std::vector<uint8_t> text = host::ReadWholeFile(args.text);
+  const std::vector<uint32_t> tokens =
+      host::EncodeText(image->view, std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+
+  host::EvalOptions options;
+  options.kv = KvFormatNamed(args.kv);
+  options.max_tokens = args.max_tokens;
+  options.threads = args.threads;
+  if (isatty(STDERR_FILENO) != 0) {
+    options.progress = [](size_t scored, size_t total) {
+      std::fprintf(stderr, "\rqmc eval: %zu/%zu tokens", scored, total);
+      if (scored == total) std::fputc('\n', stderr);
+    };
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const host::EvalResult r =
+      host::Evaluate(image->view, reference ? &reference->view : nullptr, tokens, options);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (args.json) {
+    nlohmann::json out = {{"nll", r.nll}, {"ppl", r.ppl}, {"tokens", r.tokens}};
+    if (r.kl) out["kl"] = *r.kl;
+    if (r.top1) out["top1"] = *r.top1;
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("%s: nll %.6f nats/token, ppl %.4f over %zu tokens\n", args.image.c_str(), r.nll, r.ppl, r.tokens);
+    if (r.kl) {
+      std::printf("vs %s: mean KL %.6g nats/token, top-1 agreement %.4f\n", args.reference.c_str(), *r.kl, *r.top1);
+    }
+  }
+  std::fprintf(stderr, "qmc eval: %zu of %zu text tokens scored in %.2f s (%.1f tokens/s%s)\n", r.tokens,
+               tokens.size(), seconds, static_cast<double>(r.tokens) / seconds,
+               reference ? ", reference included" : "");
+}
+
+}  // namespace
+
+void AddEvalCommand(CLI::App& app) {
+  auto args = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Perplexity of an image on a text (mean NLL in nats/token and exp of it); with --reference also "
+              "the mean KL(reference || image) of the next-token distributions and top-1 agreement.");
+  cmd->add_option("image", args->image, "the QMC image file")->required();
+  cmd->add_option("--text", args->text, "UTF-8 text to score")->required();
+  cmd->add_option("--reference", args->reference,
+                  "image to compare against (same tokenizer; runs with an f32 KV cache), e.g. the f32 image");
+  AddKvFormatOption(cmd, args->kv);
+  cmd->add_option("--max-tokens", args->max_tokens, "score only the text's first N tokens; 0 = all")
+      ->default_val(0);
+  cmd->add_option("--threads", args->threads, "windows evaluated in parallel; 0 = one per hardware thread "
+                                              "(the numbers do not depend on it)")
+      ->default_val(0);
+  cmd->add_flag("--json", args->json, "print JSON: nll, ppl, tokens, and kl, top1 with --reference");
+  cmd->footer(
+      "Protocol: the whole text is encoded with the image's tokenizer (llama2.c's encoder, no BOS added) and\n"
+      "cut into consecutive, non-overlapping windows of seq_len - 1 tokens (the last may be shorter). Each\n"
+      "window runs from position 0 on a fresh KV cache, prefixed with BOS (token 1), so every token is scored\n"
+      "exactly once, predicted from BOS and the tokens before it in its window. A token's NLL is\n"
+      "-log softmax(logits)[token], computed stably in double; nll is the mean over the scored tokens, ppl\n"
+      "exp(nll). KL and top-1 are means over the same positions: KL(p_ref || p) = sum p_ref (log p_ref - log p),\n"
+      "top-1 the fraction of positions where both argmaxes agree.\n"
+      "Results go to stdout; progress (on a terminal) and tokens/s to stderr. Exits 3 for an invalid image.");
+  cmd->callback([args] { RunEval(*args); });
+}
+
+}  // namespace qmc::cli

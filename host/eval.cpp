@@ -1,0 +1,176 @@
+#include "host/eval.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "common/tokenizer.h"
+#include "host/checkpoint.h"
+#include "host/image_summary.h"
+
+namespace qmc::host {
+namespace {
+
+std::span<const uint8_t> TokenizerBytes(const image::ImageView& image) {
+  for (uint32_t i = 0; i < image.section_count(); ++i) {
+    if (image.section(i).kind == static_cast<uint8_t>(image::SectionKind::kTokenizer)) return image.section_bytes(i);
+  }
+  return {};
+}
+
+// log sum_i exp(logits[i]), stably.
+double LogPartition(const float* logits, uint32_t n) {
+  const double max = *std::max_element(logits, logits + n);
+  double sum = 0.0;
+  for (uint32_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+  return max + std::log(sum);
+}
+
+// sum_i p_i (log p_i - log q_i) for p = softmax(reference), q = softmax(logits).
+double KlDivergence(const float* reference, const float* logits, uint32_t n) {
+  const double log_z_ref = LogPartition(reference, n), log_z = LogPartition(logits, n);
+  double kl = 0.0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const double log_p = reference[i] - log_z_ref, log_q = logits[i] - log_z;
+    kl += std::exp(log_p) * (log_p - log_q);
+  }
+  return kl;
+}
+
+uint32_t Argmax(const float* logits, uint32_t n) {
+  return static_cast<uint32_t>(std::max_element(logits, logits + n) - logits);
+}
+
+// An engine with its own memory, for one worker thread.
+class Runner {
+ public:
+  Runner(const image::ImageView& image, uint32_t positions, KvFormat kv)
+      : arena_(Engine::ArenaBytes(image.model())), kv_(Engine::KvBytes(image.model(), positions, kv)) {
+    if (const Status s = engine_.Init(image, arena_, kv_, kv); !s.ok()) throw InputError(DescribeStatus(s));
+  }
+  const float* Forward(uint32_t token, uint32_t pos) {
+    const float* logits = engine_.Forward(token, pos);
+    if (logits == nullptr) throw std::logic_error("engine refused a checked token or position");
+    return logits;
+  }
+
+ private:
+  std::vector<uint8_t> arena_;
+  std::vector<uint8_t> kv_;
+  Engine engine_;
+};
+
+struct WindowSums {
+  double nll = 0.0;
+  double kl = 0.0;
+  size_t agree = 0;
+};
+
+}  // namespace
+
+std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text) {
+  std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(image.model().vocab_size, text.size()));
+  Tokenizer tokenizer;
+  if (const Status s = tokenizer.Init(image, workspace, text.size()); !s.ok()) throw InputError(DescribeStatus(s));
+  std::vector<uint32_t> tokens(Tokenizer::MaxTokens(text.size()));
+  const Result<uint32_t> count = tokenizer.Encode(text, false, false, tokens);
+  if (!count.ok()) throw InputError(DescribeStatus(count.status()));
+  tokens.resize(count.value());
+  return tokens;
+}
+
+EvalResult Evaluate(const image::ImageView& image, const image::ImageView* reference, std::span<const uint32_t> tokens,
+                    const EvalOptions& options) {
+  const image::ModelConfig& config = image.model();
+  const uint32_t vocab = config.vocab_size;
+  if (config.seq_len < 2) throw InputError("the model's context (seq_len) leaves no room after BOS");
+  const uint32_t window = config.seq_len - 1;
+  if (options.max_tokens != 0 && tokens.size() > options.max_tokens) tokens = tokens.first(options.max_tokens);
+  if (tokens.empty()) throw InputError("no tokens to score");
+  for (const uint32_t t : tokens) {
+    if (t >= vocab) throw InputError("token " + std::to_string(t) + " is outside the vocabulary");
+  }
+  if (reference != nullptr) {
+    const std::span<const uint8_t> ours = TokenizerBytes(image), theirs = TokenizerBytes(*reference);
+    if (reference->model().vocab_size != vocab || !std::equal(ours.begin(), ours.end(), theirs.begin(), theirs.end())) {
+      throw InputError("the reference image has another tokenizer");
+    }
+    if (reference->model().seq_len < window) throw InputError("the reference image's context is shorter");
+  }
+
+  const size_t windows = (tokens.size() + window - 1) / window;
+  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+  const size_t threads = std::min<size_t>(windows, options.threads != 0 ? options.threads : hardware);
+  // Engines are set up before any thread starts, so Init failures surface here.
+  std::vector<Runner> runners, reference_runners;
+  for (size_t i = 0; i < threads; ++i) {
+    runners.emplace_back(image, window, options.kv);
+    if (reference != nullptr) reference_runners.emplace_back(*reference, window, KvFormat::kF32);
+  }
+
+  // Per-window sums, added in window order afterwards: the same result for any thread count.
+  std::vector<WindowSums> sums(windows);
+  std::atomic<size_t> next_window{0};
+  std::mutex progress_mutex;
+  size_t scored = 0;
+  auto work = [&](size_t worker) {
+    Runner& runner = runners[worker];
+    Runner* ref_runner = reference != nullptr ? &reference_runners[worker] : nullptr;
+    for (size_t w; (w = next_window++) < windows;) {
+      const std::span<const uint32_t> targets = tokens.subspan(w * window, std::min<size_t>(window, tokens.size() - w * window));
+      WindowSums& s = sums[w];
+      for (uint32_t pos = 0; pos < targets.size(); ++pos) {
+        const uint32_t input = pos == 0 ? Tokenizer::kBos : targets[pos - 1];
+        const float* logits = runner.Forward(input, pos);
+        s.nll += LogPartition(logits, vocab) - logits[targets[pos]];
+        if (ref_runner != nullptr) {
+          const float* ref_logits = ref_runner->Forward(input, pos);
+          s.kl += KlDivergence(ref_logits, logits, vocab);
+          s.agree += Argmax(ref_logits, vocab) == Argmax(logits, vocab) ? 1 : 0;
+        }
+      }
+      if (options.progress) {
+        const std::lock_guard lock(progress_mutex);
+        scored += targets.size();
+        options.progress(scored, tokens.size());
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  for (size_t i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      try {
+        work(i);
+      } catch (...) {
+        const std::lock_guard lock(failure_mutex);
+        failure = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+
+  WindowSums total;
+  for (const WindowSums& s : sums) {
+    total.nll += s.nll;
+    total.kl += s.kl;
+    total.agree += s.agree;
+  }
+  EvalResult result;
+  result.tokens = tokens.size();
+  const double n = static_cast<double>(result.tokens);
+  result.nll = total.nll / n;
+  result.ppl = std::exp(result.nll);
+  if (reference != nullptr) {
+    result.kl = total.kl / n;
+    result.top1 = static_cast<double>(total.agree) / n;
+  }
+  return result;
+}
+
+}  // namespace qmc::host

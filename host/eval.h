@@ -1,0 +1,55 @@
+// Perplexity of an image on a token stream, and how far its next-token
+// distributions stray from a reference image's (mean KL divergence and top-1
+// agreement, as llama.cpp's perplexity tool reports). `qmc eval` and the
+// eval benchmark are thin wrappers around Evaluate.
+//
+// Protocol: the tokens are cut into consecutive, non-overlapping windows of
+// seq_len - 1 tokens (the last may be shorter); each window runs from
+// position 0 on a fresh KV cache, prefixed with BOS, so every token is
+// scored exactly once, predicted from BOS and the tokens before it in its
+// window. A token's NLL is -log softmax(logits)[token], computed in double
+// with the maximum logit subtracted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/engine.h"
+#include "common/image_reader.h"
+
+namespace qmc::host {
+
+struct EvalOptions {
+  KvFormat kv = KvFormat::kF32;  // the evaluated image's; the reference always runs an f32 cache
+  size_t max_tokens = 0;         // score only the first max_tokens tokens; 0 = all
+  unsigned threads = 0;          // windows evaluated in parallel; 0 = one per hardware thread
+  // Called after each window with the tokens scored so far (from worker
+  // threads, one call at a time).
+  std::function<void(size_t scored, size_t total)> progress;
+};
+
+struct EvalResult {
+  double nll = 0.0;  // mean negative log-likelihood, nats/token
+  double ppl = 0.0;  // exp(nll)
+  size_t tokens = 0;
+  std::optional<double> kl;    // mean KL(reference || image) over the scored positions, nats
+  std::optional<double> top1;  // fraction of positions whose argmax equals the reference's
+};
+
+// The tokens of `text` by the image's tokenizer (llama2.c's encoder with its
+// dummy prefix; no BOS, no EOS). Throws InputError if the image has none.
+std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text);
+
+// `image` and `reference` (may be null) must have passed Validate(). Throws
+// InputError when there is nothing to score, a token is outside the
+// vocabulary, or the reference has another tokenizer or too short a context.
+// The result does not depend on the thread count.
+EvalResult Evaluate(const image::ImageView& image, const image::ImageView* reference, std::span<const uint32_t> tokens,
+                    const EvalOptions& options = {});
+
+}  // namespace qmc::host

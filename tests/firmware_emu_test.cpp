@@ -1,0 +1,247 @@
+// The firmware end to end on the emu board, as a user runs it: `qmc pack`,
+// `qmc nvm write`, then qmc-fw-emu with prompts on stdin. Greedy text must
+// be byte-identical to `qmc run` for every scheme.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "tests/cli_runner.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kShared = QMC_SHARED_DIR;
+
+using qmc::testing::CliRun;
+using qmc::testing::Qmc;
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void FlipByte(const fs::path& file, std::streamoff offset) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(offset);
+  const char byte = static_cast<char>(f.get() ^ 0x5A);
+  f.seekp(offset);
+  f.put(byte);
+}
+
+// What the firmware printed after the "ready" banner: one text per prompt
+// line (the text ends where its stats line starts) and the stats lines'
+// numbers.
+struct Session {
+  std::vector<std::string> texts;
+  std::vector<std::map<std::string, double>> stats;
+};
+
+Session Parse(const std::string& out) {
+  Session session;
+  size_t pos = out.find("qmc-fw: ready:");
+  if (pos == std::string::npos) return session;
+  pos = out.find('\n', pos) + 1;
+  const std::string marker = "\nqmc-fw: stats ";
+  for (size_t stats; (stats = out.find(marker, pos)) != std::string::npos;) {
+    session.texts.push_back(out.substr(pos, stats - pos));
+    const size_t end = out.find('\n', stats + 1);
+    const std::string line = out.substr(stats + marker.size(), end - stats - marker.size());
+    std::map<std::string, double> values;
+    const std::regex pair(R"(([\w/]+)=([0-9.]+))");
+    for (std::sregex_iterator it(line.begin(), line.end(), pair), done; it != done; ++it) {
+      values[(*it)[1]] = std::stod((*it)[2]);
+    }
+    session.stats.push_back(values);
+    pos = end + 1;
+  }
+  return session;
+}
+
+class FirmwareEmu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
+    dir_ = fs::path(::testing::TempDir()) / ("qmc_fw_emu_" + std::to_string(::getpid()) + "_" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Packs stories260K with `scheme` and returns the image path.
+  fs::path Pack(const std::string& scheme) {
+    const fs::path image = dir_ / (scheme + ".qmc");
+    const CliRun r = Qmc("pack " + (kShared / "models/stories260K.bin").string() + " --tokenizer " +
+                             (kShared / "models/tok512.bin").string() + " -q --scheme " + scheme + " -o " +
+                             image.string(),
+                         dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return image;
+  }
+
+  fs::path Flash(const fs::path& image, const std::string& name) {
+    const fs::path nvm = dir_ / name;
+    const CliRun r = Qmc("nvm write " + image.string() + " " + nvm.string(), dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nvm;
+  }
+
+  // Runs the firmware with `input` on its link; bounded by `timeout`.
+  CliRun Firmware(const fs::path& nvm, const std::string& input, const std::string& options = "") {
+    const fs::path in = dir_ / "link_in.txt", out = dir_ / "link_out.txt", err = dir_ / "fw_err.txt";
+    std::ofstream(in, std::ios::binary) << input;
+    const std::string command = "timeout 120 " QMC_FW_EMU " --nvm " + nvm.string() + " " + options + " <" +
+                                in.string() + " >" + out.string() + " 2>" + err.string();
+    const int status = std::system(command.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
+  }
+
+  std::string RunOnHost(const fs::path& image, const std::string& args) {
+    const CliRun r = Qmc("run " + image.string() + " " + args, dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  double WindowBytes(const fs::path& image, const char* window) {
+    const CliRun r = Qmc("inspect --json " + image.string(), dir_);
+    return nlohmann::json::parse(r.out)["bytes_by_window"][window].get<double>();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(FirmwareEmu, GreedyTextMatchesQmcRunForEveryScheme) {
+  for (const std::string scheme : {"f32", "fp16", "rtn", "qmc", "mxint4"}) {
+    SCOPED_TRACE(scheme);
+    const fs::path image = Pack(scheme);
+    const fs::path nvm = Flash(image, "nvm_" + scheme);
+    const CliRun fw = Firmware(nvm, "Once upon a time\nsteps=100 The little dog\n");
+    ASSERT_EQ(fw.exit_code, 0) << fw.out << fw.err;
+    const Session session = Parse(fw.out);
+    ASSERT_EQ(session.texts.size(), 2u) << fw.out;
+    EXPECT_EQ(session.texts[0] + "\n", RunOnHost(image, "-p 'Once upon a time' -n 256 -t 0"));
+    EXPECT_EQ(session.texts[1] + "\n", RunOnHost(image, "-p 'The little dog' -n 100 -t 0"));
+
+    // Weights are read once per token from where the image put them.
+    const std::map<std::string, double>& stats = session.stats[0];
+    EXPECT_EQ(stats.at("positions"), 256);
+    EXPECT_GT(stats.at("tok/s"), 0);
+    EXPECT_GT(stats.at("mram_read/token"), 0);  // norms (and scales, outliers)
+    const bool dense = scheme == "f32" || scheme == "fp16";
+    if (dense) {
+      EXPECT_EQ(stats.at("reram_read/token"), 0);
+      EXPECT_GE(stats.at("dram_read/token"), WindowBytes(image, "dram"));
+    } else {
+      EXPECT_GE(stats.at("reram_read/token"), WindowBytes(image, "reram"));
+      EXPECT_LT(stats.at("reram_read/token"), WindowBytes(image, "reram") * 1.01);  // plus one embedding row
+    }
+    EXPECT_GT(stats.at("dram_written/token"), 0);  // the KV cache
+  }
+}
+
+TEST_F(FirmwareEmu, SamplingOptionsMatchQmcRun) {
+  const fs::path image = Pack("qmc");
+  const CliRun fw = Firmware(Flash(image, "nvm"), "steps=40 temp=0.8 topp=0.95 seed=5 kv=fp16 Once\n");
+  ASSERT_EQ(fw.exit_code, 0) << fw.err;
+  const Session session = Parse(fw.out);
+  ASSERT_EQ(session.texts.size(), 1u) << fw.out;
+  EXPECT_EQ(session.texts[0] + "\n", RunOnHost(image, "-p Once -n 40 -t 0.8 --top-p 0.95 --seed 5 --kv fp16"));
+  EXPECT_EQ(session.stats[0].at("seed"), 5);
+  EXPECT_EQ(session.stats[0].at("positions"), 40);
+}
+
+TEST_F(FirmwareEmu, ABadOptionIsReportedAndTheConsoleGoesOn) {
+  const fs::path nvm = Flash(Pack("rtn"), "nvm");
+  const CliRun fw = Firmware(nvm, "temp=warm Once\nsteps=10 Once");  // the last line has no line end
+  EXPECT_EQ(fw.exit_code, 0);
+  EXPECT_NE(fw.out.find("qmc-fw: error: temp= takes a number"), std::string::npos) << fw.out;
+  const Session session = Parse(fw.out);
+  ASSERT_EQ(session.stats.size(), 1u) << fw.out;
+  EXPECT_EQ(session.stats[0].at("positions"), 10);
+}
+
+TEST_F(FirmwareEmu, ACorruptSectionIsRejectedAndNothingRuns) {
+  const fs::path nvm = Flash(Pack("qmc"), "nvm");
+  FlipByte(nvm / "reram.bin", 100);  // inside the inlier codes
+  const CliRun fw = Firmware(nvm, "Once upon a time\n");
+  EXPECT_EQ(fw.exit_code, 3) << fw.err;
+  EXPECT_NE(fw.out.find("qmc-fw: image rejected: section"), std::string::npos) << fw.out;
+  EXPECT_NE(fw.out.find("section CRC mismatch; waiting for a flash"), std::string::npos) << fw.out;
+  EXPECT_NE(fw.out.find("qmc-fw: no image to run"), std::string::npos) << fw.out;
+  EXPECT_EQ(fw.out.find("stats"), std::string::npos) << fw.out;
+}
+
+TEST_F(FirmwareEmu, ACorruptBootRecordIsRejected) {
+  const fs::path nvm = Flash(Pack("qmc"), "nvm");
+  FlipByte(nvm / "mram.bin", 40);  // the model config, in the header
+  const CliRun fw = Firmware(nvm, "Once\n");
+  EXPECT_EQ(fw.exit_code, 3);
+  EXPECT_NE(fw.out.find("qmc-fw: image rejected: header CRC mismatch"), std::string::npos) << fw.out;
+}
+
+TEST_F(FirmwareEmu, AnEmptyNvmDirectoryHasNoImage) {
+  const fs::path nvm = dir_ / "blank";
+  fs::create_directories(nvm);
+  const CliRun fw = Firmware(nvm, "Once\n");
+  EXPECT_EQ(fw.exit_code, 3);
+  EXPECT_NE(fw.out.find("qmc-fw: no image: MRAM holds no QMC boot record"), std::string::npos) << fw.out;
+  EXPECT_EQ(fs::file_size(nvm / "mram.bin"), 8u << 20);  // a blank board now
+}
+
+TEST_F(FirmwareEmu, ReramNoiseChangesTextReproduciblyAndLeavesNvmAlone) {
+  const fs::path image = Pack("qmc");
+  const fs::path nvm = Flash(image, "nvm");
+  const std::string prompt = "steps=120 Once upon a time\n";
+  auto text = [&](const std::string& options) {
+    const Session session = Parse(Firmware(nvm, prompt, options).out);
+    EXPECT_EQ(session.texts.size(), 1u);
+    return session.texts.empty() ? std::string() : session.texts[0];
+  };
+  const std::string exact = text("");
+  const std::string noisy = text("--reram-sigma 0.5 --noise-seed 1");
+  EXPECT_NE(noisy, exact);
+  EXPECT_EQ(text("--reram-sigma 0.5 --noise-seed 1"), noisy);
+  EXPECT_NE(text("--reram-sigma 0.5 --noise-seed 2"), noisy);
+  EXPECT_EQ(text("--reram-sigma 0"), exact);
+  EXPECT_EQ(exact + "\n", RunOnHost(image, "-p 'Once upon a time' -n 120 -t 0"));  // the files are unchanged
+
+  // Weights in DRAM see no ReRAM noise.
+  const fs::path dense = Flash(Pack("f32"), "nvm_f32");
+  const Session a = Parse(Firmware(dense, prompt).out);
+  const Session b = Parse(Firmware(dense, prompt, "--reram-sigma 0.5").out);
+  ASSERT_EQ(a.texts.size(), 1u);
+  EXPECT_EQ(a.texts, b.texts);
+}
+
+TEST_F(FirmwareEmu, NvmWriteReplacesAnImageAndRefusesAnInvalidOne) {
+  const fs::path rtn = Pack("rtn"), qmc = Pack("qmc");
+  const fs::path nvm = Flash(rtn, "nvm");
+  Flash(qmc, "nvm");
+  const std::string expected = RunOnHost(qmc, "-p Once -n 50 -t 0");
+  Session session = Parse(Firmware(nvm, "steps=50 Once\n").out);
+  ASSERT_EQ(session.texts.size(), 1u);
+  EXPECT_EQ(session.texts[0] + "\n", expected);
+
+  const fs::path truncated = dir_ / "truncated.qmc";
+  std::string bytes = Slurp(rtn);
+  bytes.resize(bytes.size() - 1);
+  std::ofstream(truncated, std::ios::binary) << bytes;
+  const CliRun r = Qmc("nvm write " + truncated.string() + " " + nvm.string(), dir_);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("shorter than the image size"), std::string::npos) << r.err;
+  session = Parse(Firmware(nvm, "steps=50 Once\n").out);  // the committed image is untouched
+  ASSERT_EQ(session.texts.size(), 1u);
+  EXPECT_EQ(session.texts[0] + "\n", expected);
+}
+
+}  // namespace

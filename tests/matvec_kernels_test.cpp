@@ -1,0 +1,246 @@
+// The optimised matvec kernels against the reference, the definition:
+// code unpacking exactly, products within f32 rounding, and the engine's
+// greedy tokens.
+//
+// Tolerance: |y − y_ref| ≤ 2e-6 · Σ_c |w_c·x_c| per row (w the decoded
+// weights). Both kernels round the same products and sums in different
+// orders; the largest difference seen here is 3.4e-7 of that sum. One code
+// read one level off moves a row of these widths (≤ 288 columns) by ~1e-3
+// of it, hundreds of times the tolerance.
+#include "common/matvec.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/engine.h"
+#include "common/kernels/fast_half.h"
+#include "common/kernels/unpack_codes.h"
+#include "common/half.h"
+#include "common/quant_layout.h"
+#include "host/pack.h"
+#include "tests/random_checkpoint.h"
+#if QMC_AVX2_KERNELS
+#include "common/kernels/matvec_avx2.h"
+#endif
+
+namespace qmc {
+namespace {
+
+namespace fs = std::filesystem;
+using image::Quantizer;
+
+constexpr double kTolerance = 2e-6;
+const fs::path kShared = QMC_SHARED_DIR;
+
+std::vector<MatVecKernel> OptimisedKernels() {
+  std::vector<MatVecKernel> kernels = {MatVecKernel::kScalar};
+  if (MatVecKernelAvailable(MatVecKernel::kAvx2)) kernels.push_back(MatVecKernel::kAvx2);
+  return kernels;
+}
+
+const char* Name(MatVecKernel kernel) {
+  switch (kernel) {
+    case MatVecKernel::kReference: return "reference";
+    case MatVecKernel::kScalar: return "scalar";
+    case MatVecKernel::kAvx2: return "avx2";
+  }
+  return "?";
+}
+
+// Every tensor of the image, by every optimised kernel, on a random x: each
+// output within the tolerance of the reference's.
+void ExpectKernelsMatchReference(const host::PackedModel& packed, const std::string& label, uint32_t seed) {
+  const image::ImageView view = image::ImageView::OpenFile(packed.image).value();
+  EXPECT_TRUE(view.Validate().ok()) << label;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (uint32_t i = 0; i < view.tensor_count(); ++i) {
+    const image::TensorEntry t = view.tensor(i);
+    const std::vector<float>& w = packed.tensors[i].reconstruction;
+    std::vector<float> x(t.cols), expected(t.rows), row(t.cols);
+    for (float& v : x) v = normal(rng);
+    MatVec(view, t, x.data(), expected.data(), row.data(), MatVecKernel::kReference);
+    for (MatVecKernel kernel : OptimisedKernels()) {
+      std::vector<float> y(t.rows), buffer(t.cols);  // exactly t.cols: an overrun shows under ASan
+      MatVec(view, t, x.data(), y.data(), buffer.data(), kernel);
+      for (uint32_t r = 0; r < t.rows; ++r) {
+        double magnitude = 0.0;
+        for (uint32_t c = 0; c < t.cols; ++c) magnitude += std::fabs(double{w[size_t{r} * t.cols + c]} * x[c]);
+        const double error = std::fabs(double{y[r]} - expected[r]);
+        ASSERT_LE(error, kTolerance * magnitude)
+            << label << " " << t.name << " row " << r << " kernel " << Name(kernel) << ": " << y[r] << " vs "
+            << expected[r];
+      }
+    }
+  }
+}
+
+host::PackedModel Pack(const host::Checkpoint& checkpoint, Quantizer quantizer, uint32_t bits, uint32_t cell_bits,
+                       uint32_t group_size, double outlier_ratio) {
+  host::QuantOptions options;
+  options.quantizer = quantizer;
+  options.bits = bits;
+  options.cell_bits = cell_bits;
+  options.group_size = group_size;
+  options.outlier_ratio = outlier_ratio;
+  return host::PackModel(checkpoint, options);
+}
+
+TEST(FastHalfToFloat, EqualsHalfToFloatBitForBitOnEveryHalf) {
+  for (uint32_t h = 0; h <= 0xFFFFu; ++h) {
+    const auto half = static_cast<uint16_t>(h);
+    ASSERT_EQ(std::bit_cast<uint32_t>(kernels::FastHalfToFloat(half)), std::bit_cast<uint32_t>(HalfToFloat(half))) << h;
+  }
+}
+
+TEST(UnpackCodes, EveryKernelReadsEachCodeAsReadCodeDoes) {
+  std::mt19937 rng(5);
+  for (uint32_t bits = 2; bits <= 4; ++bits) {
+    for (uint32_t cell_bits = 1; cell_bits <= 3; ++cell_bits) {
+      for (uint32_t cols = 1; cols <= 260; cols += (cols < 130 ? 1 : 7)) {
+        // Random words, the bits of a 30-bit word above its cells included:
+        // no kernel may read them.
+        std::vector<uint32_t> words(quant::WordsPerRow(cols, bits, cell_bits));
+        for (uint32_t& word : words) word = static_cast<uint32_t>(rng());
+        for (uint32_t flip : {0u, 8u}) {
+          std::vector<float> scalar(cols), avx2(cols);
+          kernels::UnpackCodes(words.data(), cols, bits, cell_bits, flip, scalar.data());
+#if QMC_AVX2_KERNELS
+          if (kernels::Avx2Supported()) kernels::UnpackCodesAvx2(words.data(), cols, bits, cell_bits, flip, avx2.data());
+#endif
+          for (uint32_t k = 0; k < cols; ++k) {
+            const auto expected = static_cast<float>(quant::ReadCode(words.data(), k, bits, cell_bits) ^ flip);
+            ASSERT_EQ(scalar[k], expected) << "scalar bits " << bits << " cells " << cell_bits << " cols " << cols
+                                           << " code " << k;
+            if (MatVecKernelAvailable(MatVecKernel::kAvx2)) {
+              ASSERT_EQ(avx2[k], expected) << "avx2 bits " << bits << " cells " << cell_bits << " cols " << cols
+                                           << " code " << k;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// (bits, cell_bits): every pair the format allows.
+class PackedKernels : public ::testing::TestWithParam<std::tuple<uint32_t, uint32_t>> {};
+
+// Group-affine, with outliers (qmc) and without (rtn), over widths 288, 172
+// and 97 (partial groups) and group sizes dividing them or not.
+TEST_P(PackedKernels, EqualTheReferenceOnRandomTensors) {
+  const auto [bits, cell_bits] = GetParam();
+  const host::Checkpoint shapes[] = {testing::RandomCheckpoint(288, 172, 1), testing::RandomCheckpoint(97, 40, 2)};
+  for (const host::Checkpoint& checkpoint : shapes) {
+    for (uint32_t group_size : {32u, 64u, 128u, 40u}) {
+      for (double outliers : {0.0, 0.02}) {
+        const Quantizer quantizer = outliers > 0.0 ? Quantizer::kQmc : Quantizer::kRtn;
+        const host::PackedModel packed = Pack(checkpoint, quantizer, bits, cell_bits, group_size, outliers);
+        if (outliers > 0.0) ASSERT_GT(packed.tensors[7].outlier_count, 0u);  // blk.0.ffn_gate.weight
+        const std::string label = "dim " + std::to_string(checkpoint.config.dim) + " group " +
+                                  std::to_string(group_size) + " outliers " + std::to_string(outliers);
+        ExpectKernelsMatchReference(packed, label, group_size);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCellLayouts, PackedKernels,
+                         ::testing::Combine(::testing::Values(2u, 3u, 4u), ::testing::Values(1u, 2u, 3u)),
+                         [](const auto& info) {
+                           return "b" + std::to_string(std::get<0>(info.param)) + "c" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+TEST(DenseAndMxKernels, EqualTheReferenceOnRandomTensors) {
+  for (const host::Checkpoint& checkpoint : {testing::RandomCheckpoint(288, 172, 3), testing::RandomCheckpoint(97, 40, 4)}) {
+    const std::string dim = "dim " + std::to_string(checkpoint.config.dim);
+    ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kF32, 3, 3, 64, 0.0), "f32 " + dim, 1);
+    ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kFp16, 3, 3, 64, 0.0), "fp16 " + dim, 2);
+    for (uint32_t cell_bits = 1; cell_bits <= 3; ++cell_bits) {
+      ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kMxInt4, 4, cell_bits, 32, 0.0),
+                                  "mxint4 cells " + std::to_string(cell_bits) + " " + dim, cell_bits);
+    }
+  }
+}
+
+host::Checkpoint Stories() {
+  host::Checkpoint c = host::LoadLlama2c(kShared / "models/stories260K.bin");
+  c.tokenizer = host::LoadTokenizerFile(kShared / "models/tok512.bin", c.config.vocab_size);
+  return c;
+}
+
+// Trained weights (widths 64 and 172) in every layout, and the other schemes.
+TEST(RealLayers, Stories260KEveryKernelEqualsTheReference) {
+  if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
+  const host::Checkpoint checkpoint = Stories();
+  for (uint32_t bits = 2; bits <= 4; ++bits) {
+    for (uint32_t cell_bits = 1; cell_bits <= 3; ++cell_bits) {
+      ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kQmc, bits, cell_bits, 64, 0.005),
+                                  "qmc b" + std::to_string(bits) + " c" + std::to_string(cell_bits), bits * cell_bits);
+    }
+  }
+  ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kMxInt4, 4, 2, 32, 0.0), "mxint4", 20);
+  ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kFp16, 3, 3, 64, 0.0), "fp16", 21);
+  ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kF32, 3, 3, 64, 0.0), "f32", 22);
+}
+
+// Greedy tokens from BOS, the engine running on `kernel` for every matvec.
+std::vector<int> GreedyTokens(const image::ImageView& view, MatVecKernel kernel, uint32_t steps) {
+  EXPECT_TRUE(UseMatVecKernel(kernel).ok());
+  const image::ModelConfig& c = view.model();
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, steps));
+  Engine engine;
+  EXPECT_TRUE(engine.Init(view, arena, kv).ok());
+  std::vector<int> tokens = {1};
+  for (uint32_t pos = 0; pos < steps; ++pos) {
+    const float* logits = engine.Forward(static_cast<uint32_t>(tokens.back()), pos);
+    if (logits == nullptr) {
+      ADD_FAILURE() << "Forward failed at " << pos;
+      break;
+    }
+    tokens.push_back(static_cast<int>(std::max_element(logits, logits + c.vocab_size) - logits));
+  }
+  return tokens;
+}
+
+TEST(EngineKernels, GreedyStories260KTokensEqualTheReferenceKernels) {
+  if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
+  const host::Checkpoint checkpoint = Stories();
+  const MatVecKernel previous = ActiveMatVecKernel();
+  for (uint32_t bits : {3u, 4u}) {
+    const host::PackedModel packed = Pack(checkpoint, Quantizer::kQmc, bits, bits <= 3 ? bits : 2, 64, 0.005);
+    const image::ImageView view = image::ImageView::OpenFile(packed.image).value();
+    ASSERT_TRUE(view.Validate().ok());
+    const std::vector<int> expected = GreedyTokens(view, MatVecKernel::kReference, 64);
+    for (MatVecKernel kernel : OptimisedKernels()) {
+      EXPECT_EQ(GreedyTokens(view, kernel, 64), expected) << "qmc b" << bits << " kernel " << Name(kernel);
+    }
+  }
+  ASSERT_TRUE(UseMatVecKernel(previous).ok());
+}
+
+TEST(MatVecKernelSelection, DefaultsToTheFastestUnlessBuiltForTheReference) {
+#if QMC_REFERENCE_KERNELS
+  EXPECT_EQ(ActiveMatVecKernel(), MatVecKernel::kReference);
+#else
+  EXPECT_EQ(ActiveMatVecKernel(),
+            MatVecKernelAvailable(MatVecKernel::kAvx2) ? MatVecKernel::kAvx2 : MatVecKernel::kScalar);
+#endif
+  const MatVecKernel previous = ActiveMatVecKernel();
+  for (MatVecKernel kernel : {MatVecKernel::kReference, MatVecKernel::kScalar, MatVecKernel::kAvx2}) {
+    EXPECT_EQ(UseMatVecKernel(kernel).ok(), MatVecKernelAvailable(kernel)) << Name(kernel);
+    if (MatVecKernelAvailable(kernel)) EXPECT_EQ(ActiveMatVecKernel(), kernel);
+  }
+  ASSERT_TRUE(UseMatVecKernel(previous).ok());
+}
+
+}  // namespace
+}  // namespace qmc
