@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/matvec.h"
 #include "common/tokenizer.h"
 #include "host/checkpoint.h"
 #include "host/image_summary.h"
@@ -104,6 +105,8 @@ EvalResult Evaluate(const image::ImageView& image, const image::ImageView* refer
   const size_t windows = (tokens.size() + window - 1) / window;
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   const size_t threads = std::min<size_t>(windows, options.threads != 0 ? options.threads : hardware);
+  // The kernel is chosen lazily on first use; choose it before the workers race for it.
+  ActiveMatVecKernel();
   // Engines are set up before any thread starts, so Init failures surface here.
   std::vector<Runner> runners, reference_runners;
   for (size_t i = 0; i < threads; ++i) {

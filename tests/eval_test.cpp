@@ -53,12 +53,13 @@ std::string ReadText(const fs::path& path) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-// The mean NLL written out plainly: each window of seq_len - 1 tokens on a
-// fresh engine from BOS, -log of the softmax probability of each next token.
-double PlainNll(const image::ImageView& view, const std::vector<uint32_t>& tokens) {
+// The next-token distributions of each window of seq_len - 1 tokens, run on
+// a fresh engine from BOS, one per scored token.
+std::vector<std::vector<double>> PlainDistributions(const image::ImageView& view,
+                                                    const std::vector<uint32_t>& tokens) {
   const image::ModelConfig& c = view.model();
   const size_t window = c.seq_len - 1;
-  double total = 0.0;
+  std::vector<std::vector<double>> out;
   for (size_t begin = 0; begin < tokens.size(); begin += window) {
     std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, c.seq_len));
     Engine engine;
@@ -67,12 +68,22 @@ double PlainNll(const image::ImageView& view, const std::vector<uint32_t>& token
     for (size_t i = begin; i < std::min(tokens.size(), begin + window); ++i) {
       const float* logits = engine.Forward(input, static_cast<uint32_t>(i - begin));
       const double max = *std::max_element(logits, logits + c.vocab_size);
+      std::vector<double> p(logits, logits + c.vocab_size);
       double sum = 0.0;
-      for (uint32_t v = 0; v < c.vocab_size; ++v) sum += std::exp(logits[v] - max);
-      total -= std::log(std::exp(logits[tokens[i]] - max) / sum);
+      for (double& x : p) sum += (x = std::exp(x - max));
+      for (double& x : p) x /= sum;
+      out.push_back(p);
       input = tokens[i];
     }
   }
+  return out;
+}
+
+// The mean of -log p(next token), written out plainly.
+double PlainNll(const image::ImageView& view, const std::vector<uint32_t>& tokens) {
+  const std::vector<std::vector<double>> p = PlainDistributions(view, tokens);
+  double total = 0.0;
+  for (size_t i = 0; i < tokens.size(); ++i) total -= std::log(p[i][tokens[i]]);
   return total / static_cast<double>(tokens.size());
 }
 
@@ -102,6 +113,31 @@ TEST(Eval, NllIsThePlainComputationOverWindows) {
   const host::EvalResult capped = host::Evaluate(view, nullptr, tokens, options);
   EXPECT_EQ(capped.tokens, 20u);
   EXPECT_NEAR(capped.nll, PlainNll(view, std::vector<uint32_t>(tokens.begin(), tokens.begin() + 20)), 1e-12);
+}
+
+// KL(reference || image) and top-1 agreement against sums of p log(p / q)
+// and argmaxes over the same distributions (another tiny model, same tokenizer).
+TEST(Eval, DivergenceIsThePlainComputation) {
+  const std::vector<uint8_t> bytes = host::PackModel(testing::TinyCheckpoint(1), {}).image;
+  const std::vector<uint8_t> other = host::PackModel(testing::TinyCheckpoint(2), {}).image;
+  const image::ImageView view = View(bytes), reference = View(other);
+  std::mt19937 rng(8);
+  std::vector<uint32_t> tokens(40);
+  for (uint32_t& t : tokens) t = rng() % view.model().vocab_size;
+
+  const std::vector<std::vector<double>> p = PlainDistributions(reference, tokens), q = PlainDistributions(view, tokens);
+  double kl = 0.0;
+  size_t agree = 0;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    for (size_t v = 0; v < p[i].size(); ++v) kl += p[i][v] * std::log(p[i][v] / q[i][v]);
+    agree += std::max_element(p[i].begin(), p[i].end()) - p[i].begin() ==
+             std::max_element(q[i].begin(), q[i].end()) - q[i].begin();
+  }
+  const host::EvalResult r = host::Evaluate(view, &reference, tokens);
+  EXPECT_NEAR(*r.kl, kl / 40.0, 1e-12);
+  EXPECT_DOUBLE_EQ(*r.top1, static_cast<double>(agree) / 40.0);
+  EXPECT_GT(*r.kl, 0.01);  // the two models do differ
+  EXPECT_NEAR(r.nll, PlainNll(view, tokens), 1e-12);  // the image's, not the reference's
 }
 
 TEST(Eval, RefusesNothingToScoreAndForeignTokens) {

@@ -106,8 +106,8 @@ void RunRun(const RunArgs& args) {
 
 void AddRunCommand(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
-  CLI::App* cmd = app.add_subcommand("run", "Generate text from an image on the host (the firmware's engine, "
-                                            "reference kernels), as llama2.c's run does.");
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from an image on the host with the firmware's "
+                                            "engine, as llama2.c's run does.");
   cmd->add_option("image", args->image, "the QMC image file")->required();
   cmd->add_option("-p,--prompt", args->prompt, "text to start from (encoded with BOS; echoed)");
   cmd->add_option("-n,--steps", args->steps, "positions to run, prompt included; 0 = the model's seq_len")
