@@ -53,22 +53,18 @@ uint32_t HeaderCrc(const Header& header, const SectionEntry* sections) {
   return Crc32(sections, header.section_count * sizeof(SectionEntry), crc);
 }
 
-Result<ImageView> ImageView::OpenFile(std::span<const uint8_t> file) {
-  ImageView view;
-  Header& h = view.header_;
-  if (file.size() < sizeof(Header)) return Error(StatusCode::kTruncated, "file is shorter than the image header");
-  std::memcpy(&h, file.data(), sizeof h);
+Status ImageView::LoadBootRecord(std::span<const uint8_t> record) {
+  Header& h = header_;
+  if (record.size() < sizeof(Header)) return Error(StatusCode::kTruncated, "image is shorter than its header");
+  std::memcpy(&h, record.data(), sizeof h);
   if (h.magic != kMagic) return Error(StatusCode::kBadMagic, "not a QMC image (bad magic)");
   if (h.version_major != kVersionMajor) return Error(StatusCode::kBadVersion, "unsupported image major version");
   if (h.header_size != sizeof(Header)) return Error(StatusCode::kInvalidValue, "header size field is wrong");
   if (h.section_table_offset != h.header_size) return Error(StatusCode::kInvalidValue, "section table does not follow the header");
   if (h.section_count == 0 || h.section_count > kMaxSections) return Error(StatusCode::kInvalidValue, "section count out of range");
-  if (h.image_size > file.size()) return Error(StatusCode::kTruncated, "file is shorter than the image size in its header");
-  if (h.image_size < file.size()) return Error(StatusCode::kInvalidValue, "file is longer than the image size in its header");
-  const uint32_t record = BootRecordSize(h.section_count);
-  if (record > file.size()) return Error(StatusCode::kTruncated, "file ends inside the section table");
-  std::memcpy(view.sections_, file.data() + sizeof(Header), h.section_count * sizeof(SectionEntry));
-  if (HeaderCrc(h, view.sections_) != h.header_crc) return Error(StatusCode::kBadChecksum, "header CRC mismatch");
+  if (record.size() < BootRecordSize(h.section_count)) return Error(StatusCode::kTruncated, "image ends inside the section table");
+  std::memcpy(sections_, record.data() + sizeof(Header), h.section_count * sizeof(SectionEntry));
+  if (HeaderCrc(h, sections_) != h.header_crc) return Error(StatusCode::kBadChecksum, "header CRC mismatch");
 
   // The CRC holds, so what follows catches writer bugs and crafted images.
   if (!AllZero(h.reserved, sizeof h.reserved)) return Error(StatusCode::kInvalidValue, "reserved header bytes are not zero");
@@ -78,49 +74,89 @@ Result<ImageView> ImageView::OpenFile(std::span<const uint8_t> file) {
   if (h.tensor_count != RequiredTensorCount(h.model)) {
     return Error(StatusCode::kInvalidValue, "tensor count does not match the model config");
   }
+  return Status::Ok();
+}
 
+// The placement rules every section obeys wherever the image lies.
+Status ImageView::CheckSectionPlacement(uint32_t i) const {
+  const SectionEntry& s = sections_[i];
+  if (s.kind < static_cast<uint8_t>(SectionKind::kTensorDirectory) ||
+      s.kind > static_cast<uint8_t>(SectionKind::kDenseWeights)) {
+    return SectionError(StatusCode::kInvalidValue, "unknown section kind", i);
+  }
+  if (s.window != static_cast<uint8_t>(ExpectedWindow(static_cast<SectionKind>(s.kind)))) {
+    return SectionError(StatusCode::kInvalidValue, "section placed in the wrong memory window", i);
+  }
+  if (s.reserved != 0 || s.reserved2 != 0) return SectionError(StatusCode::kInvalidValue, "reserved section fields are not zero", i);
+  if (s.length == 0) return SectionError(StatusCode::kInvalidValue, "empty section", i);
+  if (s.window_offset % kSectionAlignment != 0) return SectionError(StatusCode::kInvalidValue, "section is not 64-byte aligned", i);
+  if (s.window == static_cast<uint8_t>(Window::kMram) && s.window_offset < BootRecordSize(header_.section_count)) {
+    return SectionError(StatusCode::kOverlap, "section overlaps the boot record in MRAM", i);
+  }
+  for (uint32_t j = 0; j < i; ++j) {
+    const SectionEntry& o = sections_[j];
+    if (s.window == o.window && RangesOverlap(s.window_offset, s.length, o.window_offset, o.length)) {
+      return SectionError(StatusCode::kOverlap, "sections overlap in their window", i);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ImageView::CheckSectionSet() const {
   uint32_t directories = 0, tokenizers = 0;
+  for (uint32_t i = 0; i < header_.section_count; ++i) {
+    directories += sections_[i].kind == static_cast<uint8_t>(SectionKind::kTensorDirectory);
+    tokenizers += sections_[i].kind == static_cast<uint8_t>(SectionKind::kTokenizer);
+  }
+  if (directories != 1) return Error(StatusCode::kMissing, "image needs exactly one tensor directory section");
+  if (tokenizers != 1) return Error(StatusCode::kMissing, "image needs exactly one tokenizer section");
+  const uint32_t directory = SectionOfKind(SectionKind::kTensorDirectory);
+  if (sections_[directory].length != header_.tensor_count * sizeof(TensorEntry)) {
+    return SectionError(StatusCode::kShapeMismatch, "tensor directory size does not match the tensor count", directory);
+  }
+  return Status::Ok();
+}
+
+Result<ImageView> ImageView::OpenFile(std::span<const uint8_t> file) {
+  ImageView view;
+  if (Status s = view.LoadBootRecord(file); !s.ok()) return s;
+  const Header& h = view.header_;
+  if (h.image_size > file.size()) return Error(StatusCode::kTruncated, "file is shorter than the image size in its header");
+  if (h.image_size < file.size()) return Error(StatusCode::kInvalidValue, "file is longer than the image size in its header");
+  const uint32_t record = BootRecordSize(h.section_count);
   for (uint32_t i = 0; i < h.section_count; ++i) {
+    if (Status s = view.CheckSectionPlacement(i); !s.ok()) return s;
     const SectionEntry& s = view.sections_[i];
-    if (s.kind < static_cast<uint8_t>(SectionKind::kTensorDirectory) ||
-        s.kind > static_cast<uint8_t>(SectionKind::kDenseWeights)) {
-      return SectionError(StatusCode::kInvalidValue, "unknown section kind", i);
-    }
-    const auto kind = static_cast<SectionKind>(s.kind);
-    if (s.window != static_cast<uint8_t>(ExpectedWindow(kind))) {
-      return SectionError(StatusCode::kInvalidValue, "section placed in the wrong memory window", i);
-    }
-    if (s.reserved != 0 || s.reserved2 != 0) return SectionError(StatusCode::kInvalidValue, "reserved section fields are not zero", i);
-    if (s.length == 0) return SectionError(StatusCode::kInvalidValue, "empty section", i);
-    if (s.file_offset % kSectionAlignment != 0 || s.window_offset % kSectionAlignment != 0) {
-      return SectionError(StatusCode::kInvalidValue, "section is not 64-byte aligned", i);
-    }
+    if (s.file_offset % kSectionAlignment != 0) return SectionError(StatusCode::kInvalidValue, "section is not 64-byte aligned", i);
     if (s.file_offset < record) return SectionError(StatusCode::kOverlap, "section overlaps the header or section table", i);
     if (static_cast<uint64_t>(s.file_offset) + s.length > h.image_size) {
       return SectionError(StatusCode::kOutOfBounds, "section extends past the end of the image", i);
     }
-    if (s.window == static_cast<uint8_t>(Window::kMram) && s.window_offset < record) {
-      return SectionError(StatusCode::kOverlap, "section overlaps the boot record in MRAM", i);
-    }
     for (uint32_t j = 0; j < i; ++j) {
-      const SectionEntry& o = view.sections_[j];
-      if (RangesOverlap(s.file_offset, s.length, o.file_offset, o.length)) {
+      if (RangesOverlap(s.file_offset, s.length, view.sections_[j].file_offset, view.sections_[j].length)) {
         return SectionError(StatusCode::kOverlap, "sections overlap in the file", i);
       }
-      if (s.window == o.window && RangesOverlap(s.window_offset, s.length, o.window_offset, o.length)) {
-        return SectionError(StatusCode::kOverlap, "sections overlap in their window", i);
-      }
     }
-    directories += kind == SectionKind::kTensorDirectory;
-    tokenizers += kind == SectionKind::kTokenizer;
     view.section_bytes_[i] = file.subspan(s.file_offset, s.length);
   }
-  if (directories != 1) return Error(StatusCode::kMissing, "image needs exactly one tensor directory section");
-  if (tokenizers != 1) return Error(StatusCode::kMissing, "image needs exactly one tokenizer section");
-  const uint32_t directory = view.SectionOfKind(SectionKind::kTensorDirectory);
-  if (view.sections_[directory].length != h.tensor_count * sizeof(TensorEntry)) {
-    return SectionError(StatusCode::kShapeMismatch, "tensor directory size does not match the tensor count", directory);
+  if (Status s = view.CheckSectionSet(); !s.ok()) return s;
+  return view;
+}
+
+Result<ImageView> ImageView::OpenWindows(std::span<const uint8_t> boot_record,
+                                         const std::span<const uint8_t> (&windows)[kWindowCount]) {
+  ImageView view;
+  if (Status s = view.LoadBootRecord(boot_record); !s.ok()) return s;
+  for (uint32_t i = 0; i < view.header_.section_count; ++i) {
+    if (Status s = view.CheckSectionPlacement(i); !s.ok()) return s;
+    const SectionEntry& s = view.sections_[i];
+    const std::span<const uint8_t> window = windows[s.window];
+    if (static_cast<uint64_t>(s.window_offset) + s.length > window.size()) {
+      return SectionError(StatusCode::kOutOfBounds, "section extends past the end of its memory window", i);
+    }
+    view.section_bytes_[i] = window.subspan(s.window_offset, s.length);
   }
+  if (Status s = view.CheckSectionSet(); !s.ok()) return s;
   return view;
 }
 

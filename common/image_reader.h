@@ -23,7 +23,7 @@ class ImageView {
   // holds it: `boot_record` is the header and section table (read from MRAM
   // offset 0) and each section maps in place at its offset in
   // windows[section.window], which it must lie inside. File offsets are not
-  // checked: a device has no file. (common/image_windows.cpp)
+  // checked: a device has no file.
   static Result<ImageView> OpenWindows(std::span<const uint8_t> boot_record,
                                        const std::span<const uint8_t> (&windows)[kWindowCount]);
 
@@ -53,6 +53,9 @@ class ImageView {
   uint32_t WindowBytes(Window window) const;
 
  private:
+  Status LoadBootRecord(std::span<const uint8_t> record);
+  Status CheckSectionPlacement(uint32_t i) const;
+  Status CheckSectionSet() const;
   Status ValidateTensor(uint32_t i) const;
   Status ValidateTokenizer() const;
   uint32_t SectionOfKind(SectionKind kind) const;
