@@ -1,8 +1,10 @@
-// Runs the qmc binary as a user would, capturing exit code, stdout and stderr
-// (through files in `dir`).
+// End-to-end test support: a scratch directory per test, and running the qmc
+// binary as a user would, capturing exit code, stdout and stderr.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +13,18 @@
 
 namespace qmc::testing {
 
+// A new, empty directory named for the running test, so tests that ctest runs
+// in parallel never share one.
+inline std::filesystem::path FreshTestDir(const std::string& prefix) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                                    (prefix + std::to_string(::getpid()) + "_" +
+                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Runs qmc with `args`; stdout and stderr go through files in `dir`.
 struct CliRun {
   int exit_code;
   std::string out;

@@ -307,10 +307,7 @@ class RunCli : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
-    dir_ = fs::path(::testing::TempDir()) / ("qmc_run_cli_" + std::to_string(::getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = qmc::testing::FreshTestDir("qmc_run_cli_");
     checkpoint_ = Stories();
     image_ = dir_ / "stories.qmc";
     host::WriteFileAtomically(image_, Pack(checkpoint_, image::Quantizer::kF32).image);

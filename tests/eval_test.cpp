@@ -200,10 +200,7 @@ class EvalCli : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
-    dir_ = fs::path(::testing::TempDir()) / ("qmc_eval_cli_" + std::to_string(::getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = qmc::testing::FreshTestDir("qmc_eval_cli_");
     const fs::path checkpoint = kShared / "models/stories260K.bin", tokenizer = kShared / "models/tok512.bin";
     host::WriteFileAtomically(dir_ / "f32.qmc", Pack(checkpoint, tokenizer, image::Quantizer::kF32));
     host::WriteFileAtomically(dir_ / "b3.qmc", Pack(checkpoint, tokenizer, image::Quantizer::kQmc, 3));

@@ -71,10 +71,7 @@ class FirmwareEmu : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
-    dir_ = fs::path(::testing::TempDir()) / ("qmc_fw_emu_" + std::to_string(::getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = qmc::testing::FreshTestDir("qmc_fw_emu_");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "tests/cli_runner.h"
 #include "hal/emu/cell_noise.h"
 #include "hal/emu/emu_board.h"
 
@@ -22,10 +23,7 @@ namespace fs = std::filesystem;
 class HalEmu : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("qmc_hal_emu_" + std::to_string(::getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = qmc::testing::FreshTestDir("qmc_hal_emu_");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -1,7 +1,6 @@
 // `qmc pack` / `qmc inspect` end to end, as a build pipeline runs them.
 #include <gtest/gtest.h>
 
-#include "tests/cli_runner.h"
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/cli_runner.h"
 #include "host/atomic_file.h"
 
 namespace {
@@ -29,10 +29,7 @@ class PackCli : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
-    dir_ = fs::path(::testing::TempDir()) / ("qmc_pack_cli_" + std::to_string(::getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = qmc::testing::FreshTestDir("qmc_pack_cli_");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
