@@ -5,6 +5,9 @@
 #if QMC_AVX2_KERNELS
 #include "common/kernels/matvec_avx2.h"
 #endif
+#if QMC_HELIUM_KERNELS
+#include "common/kernels/matvec_helium.h"
+#endif
 
 namespace qmc {
 namespace {
@@ -19,20 +22,22 @@ void ReferenceMatVec(const image::ImageView& image, const image::TensorEntry& t,
   }
 }
 
-MatVecKernel BuildDefaultKernel() {
-#if QMC_REFERENCE_KERNELS
-  return MatVecKernel::kReference;
-#else
-  return MatVecKernelAvailable(MatVecKernel::kAvx2) ? MatVecKernel::kAvx2 : MatVecKernel::kScalar;
-#endif
-}
-
 // Chosen on first use rather than during static initialisation, when the
 // CPU feature probe may not have run yet.
 MatVecKernel active_kernel = MatVecKernel::kReference;
 bool kernel_chosen = false;
 
 }  // namespace
+
+MatVecKernel DefaultMatVecKernel() {
+#if QMC_REFERENCE_KERNELS
+  return MatVecKernel::kReference;
+#else
+  if (MatVecKernelAvailable(MatVecKernel::kAvx2)) return MatVecKernel::kAvx2;
+  if (MatVecKernelAvailable(MatVecKernel::kHelium)) return MatVecKernel::kHelium;
+  return MatVecKernel::kScalar;
+#endif
+}
 
 bool MatVecKernelAvailable(MatVecKernel kernel) {
   switch (kernel) {
@@ -44,13 +49,19 @@ bool MatVecKernelAvailable(MatVecKernel kernel) {
 #else
       return false;
 #endif
+    case MatVecKernel::kHelium:
+#if QMC_HELIUM_KERNELS
+      return true;  // the build targets MVE, so the CPU has it
+#else
+      return false;
+#endif
   }
   return false;
 }
 
 MatVecKernel ActiveMatVecKernel() {
   if (!kernel_chosen) {
-    active_kernel = BuildDefaultKernel();
+    active_kernel = DefaultMatVecKernel();
     kernel_chosen = true;
   }
   return active_kernel;
@@ -75,6 +86,12 @@ void MatVec(const image::ImageView& image, const image::TensorEntry& t, const fl
     case MatVecKernel::kAvx2:
 #if QMC_AVX2_KERNELS
       return kernels::MatVecAvx2(image, t, x, y, row_buffer);
+#else
+      break;  // never available: MatVecKernelAvailable says so
+#endif
+    case MatVecKernel::kHelium:
+#if QMC_HELIUM_KERNELS
+      return kernels::MatVecHelium(image, t, x, y, row_buffer);
 #else
       break;  // never available: MatVecKernelAvailable says so
 #endif

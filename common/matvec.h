@@ -19,13 +19,17 @@ enum class MatVecKernel : uint8_t {
   kReference,  // the definition
   kScalar,     // portable C++, any target
   kAvx2,       // x86-64 hosts with AVX2, FMA and F16C
+  kHelium,     // Cortex-M55 builds (MVE with floating point)
 };
 
 // Whether `kernel` is built in and this CPU runs it.
 bool MatVecKernelAvailable(MatVecKernel kernel);
 
-// The kernel MatVec uses: the reference in a QMC_REFERENCE_KERNELS build,
-// else the fastest available, until UseMatVecKernel changes it.
+// The kernel a program starts with: the reference in a
+// QMC_REFERENCE_KERNELS build, else the fastest available.
+MatVecKernel DefaultMatVecKernel();
+
+// The kernel MatVec uses: DefaultMatVecKernel() until UseMatVecKernel changes it.
 MatVecKernel ActiveMatVecKernel();
 
 // Makes `kernel` the one MatVec uses, for the whole program: how tests and

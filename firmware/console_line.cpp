@@ -1,5 +1,7 @@
 #include "firmware/console_line.h"
 
+#include <utility>
+
 namespace qmc::firmware {
 namespace {
 
@@ -41,6 +43,20 @@ bool ParseDecimal(std::string_view text, float& out) {
   return true;
 }
 
+bool ParseKernel(std::string_view name, MatVecKernel& out) {
+  constexpr std::pair<std::string_view, MatVecKernel> kNames[] = {{"reference", MatVecKernel::kReference},
+                                                                  {"scalar", MatVecKernel::kScalar},
+                                                                  {"avx2", MatVecKernel::kAvx2},
+                                                                  {"helium", MatVecKernel::kHelium}};
+  for (const auto& [known, kernel] : kNames) {
+    if (name == known) {
+      out = kernel;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Applies `key=value` (a known key) to `options`; the error for a bad value, or nullptr.
 const char* Apply(std::string_view key, std::string_view value, GenerateOptions& options) {
   uint64_t n = 0;
@@ -54,6 +70,8 @@ const char* Apply(std::string_view key, std::string_view value, GenerateOptions&
   } else if (key == "seed") {
     if (!ParseUint(value, UINT64_MAX, n) || n == 0) return "seed= takes a whole number >= 1";
     options.seed = n;
+  } else if (key == "kernel") {
+    return ParseKernel(value, options.kernel) ? nullptr : "kernel= takes reference, scalar, avx2 or helium";
   } else if (value == "f32") {  // the key is kv
     options.kv = KvFormat::kF32;
   } else if (value == "fp16") {
@@ -67,7 +85,7 @@ const char* Apply(std::string_view key, std::string_view value, GenerateOptions&
 }
 
 bool IsKey(std::string_view key) {
-  return key == "steps" || key == "temp" || key == "topp" || key == "seed" || key == "kv";
+  return key == "steps" || key == "temp" || key == "topp" || key == "seed" || key == "kv" || key == "kernel";
 }
 
 }  // namespace

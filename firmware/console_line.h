@@ -1,13 +1,15 @@
 // The console's line syntax: a prompt, optionally after option words.
 //
-//     [steps=N] [temp=T] [topp=P] [seed=S] [kv=f32|fp16|int8] PROMPT
+//     [steps=N] [temp=T] [topp=P] [seed=S] [kv=f32|fp16|int8]
+//     [kernel=reference|scalar|avx2|helium] PROMPT
 //
 // Options apply to their line only; any order; a word whose key is not one
 // of these starts the prompt, which is the rest of the line verbatim (an
 // empty prompt generates from BOS alone). Defaults are those of `qmc run`
 // except the temperature: steps=256 (0 or more than the model's seq_len
 // means seq_len), temp=0 (greedy), topp=0.9, seed from the cycle counter
-// (printed in the stats line), kv=f32.
+// (printed in the stats line), kv=f32, kernel= the build's default matvec
+// kernel (common/matvec.h; one the build lacks is refused when the line runs).
 // Example: `steps=64 temp=0.8 seed=7 Once upon a time`.
 #pragma once
 
@@ -15,6 +17,7 @@
 #include <string_view>
 
 #include "common/engine.h"
+#include "common/matvec.h"
 
 namespace qmc::firmware {
 
@@ -24,6 +27,7 @@ struct GenerateOptions {
   float topp = 0.9f;
   uint64_t seed = 0;  // 0: not given
   KvFormat kv = KvFormat::kF32;
+  MatVecKernel kernel = DefaultMatVecKernel();
 };
 
 struct ConsoleLine {

@@ -1,9 +1,11 @@
 // qmc-fw-emu: the firmware as a Linux process on the emulated board. The
 // link is stdin/stdout; the NVM windows are files in --nvm DIR (written by
-// `qmc nvm write`); read noise is the emu's (hal/emu/cell_noise.h).
+// `qmc nvm write` or flashed over the link); read noise is the emu's
+// (hal/emu/cell_noise.h); --power-cut-after injects a power loss.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <unistd.h>
 
@@ -16,8 +18,10 @@
 int main(int argc, char** argv) {
   std::string nvm;
   qmc::hal::emu::ReadNoise noise;
+  std::optional<uint64_t> power_cut_after;
   CLI::App app{"qmc-fw-emu: the QMC firmware on an emulated board (link: stdin/stdout; NVM: window files).\n"
-               "Each stdin line is a prompt, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8."};
+               "Each stdin line is a prompt, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8.\n"
+               "A 0xC0 byte hands the link to the flash server (SLIP frames, docs/protocol.md) until RUN or RESET."};
   app.add_option("--nvm", nvm, "directory of the board's window files (mram.bin, reram.bin, dram.bin; blank ones "
                                "are created)")
       ->required()
@@ -30,8 +34,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))
       ->default_val(0.0);
   app.add_option("--noise-seed", noise.seed, "seed of the read-noise draws (same seed, same errors)")->default_val(1);
+  app.add_option("--power-cut-after", power_cut_after,
+                 "fault injection: lose power after BYTES bytes written to the window files (MRAM, ReRAM, DRAM) "
+                 "from the start, e.g. by the flash server: the write that crosses the budget stores only the "
+                 "bytes up to it, then the process exits at once with status 137")
+      ->type_name("BYTES");
   app.footer("Exits 0 when stdin ends after an image was served, 3 when there was no valid image, 1 when the NVM "
-             "directory cannot be used, 2 for a command line that does not parse.");
+             "directory cannot be used, 2 for a command line that does not parse, 137 on an injected power cut.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -41,6 +50,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout ends the link, not the process
   try {
     qmc::hal::emu::EmuBoard board(nvm, noise);
+    if (power_cut_after) board.CutPowerAfter(*power_cut_after);
     if (noise.reram_sigma > 0.0 || noise.mram_ber > 0.0) {
       std::fprintf(stderr, "qmc-fw-emu: read noise: ReRAM sigma/delta %g (p = %.6g per cell), MRAM BER %g, seed %llu\n",
                    noise.reram_sigma, qmc::hal::emu::LevelErrorProbability(noise.reram_sigma), noise.mram_ber,

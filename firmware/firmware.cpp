@@ -3,6 +3,7 @@
 #include "common/image_reader.h"
 #include "firmware/boot.h"
 #include "firmware/console_line.h"
+#include "firmware/flash_server.h"
 #include "firmware/generator.h"
 #include "firmware/line_reader.h"
 #include "firmware/link_writer.h"
@@ -13,6 +14,7 @@ namespace {
 // Static: on the board these are too big for a small stack.
 image::ImageView g_view;
 Generator g_generator;
+FlashServer g_flash_server;
 
 const char* QuantizerName(uint32_t quantizer) {
   static const char* const kNames[] = {"f32", "fp16", "rtn", "qmc", "mxint4"};
@@ -44,24 +46,31 @@ void PrintImage(LinkWriter& out, const image::ImageView& view) {
   out.Text("\n");
 }
 
-// Boots the image; false (having said why) when there is nothing to run.
-bool Boot(const hal::BoardInfo& board, LinkWriter& out) {
+// Boots the committed image; false (having said why) when there is nothing to run.
+bool Boot(const hal::BoardInfo& board, LinkWriter& out, SlotState& slots) {
   const BootResult boot = BootImage(board, g_view);
+  slots = boot.slots;
   if (boot.state == BootState::kNoImage) {
     out.Text("qmc-fw: no image: ");
     PrintStatus(out, boot.status);
     out.Text("; waiting for a flash\n");
     return false;
   }
+  if (boot.fell_back) {
+    out.Text("qmc-fw: newest commit rejected: ");
+    PrintStatus(out, boot.status);
+    out.Text("; booting commit ").Uint(boot.slots.sequence).Text("\n");
+  }
   Status status = boot.status;
-  if (status.ok()) status = StartReadPasses(g_view, board);
-  if (status.ok()) status = g_generator.Init(g_view, board);
+  if (boot.state == BootState::kReady) status = StartReadPasses(g_view, board, boot.slots.active_slot);
+  if (status.ok()) status = g_generator.Init(g_view, board, boot.slots.active_slot);
   if (!status.ok()) {
     out.Text("qmc-fw: image rejected: ");
     PrintStatus(out, status);
     out.Text("; waiting for a flash\n");
     return false;
   }
+  out.Text("qmc-fw: image in slot ").Uint(boot.slots.active_slot).Text(", commit ").Uint(boot.slots.sequence).Text("\n");
   PrintImage(out, g_view);
   out.Text("qmc-fw: ready: one prompt per line, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8\n");
   return true;
@@ -71,28 +80,38 @@ bool Boot(const hal::BoardInfo& board, LinkWriter& out) {
 
 int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock) {
   LinkWriter out(link);
-  PrintBoard(out, board);
-  const bool ready = Boot(board, out);
-  out.Flush();
-
-  LineReader reader(link);
-  LineReader::Line line;
-  while (reader.Next(line)) {
-    if (!ready) {
-      out.Text("qmc-fw: no image to run; waiting for a flash\n");
-    } else if (line.too_long) {
-      out.Text("qmc-fw: error: line longer than ").Uint(kMaxLineBytes).Text(" bytes\n");
-    } else {
-      const ConsoleLine parsed = ParseConsoleLine(line.text);
-      if (parsed.error != nullptr) {
-        out.Text("qmc-fw: error: ").Text(parsed.error).Text("\n");
-      } else {
-        g_generator.Run(parsed.options, parsed.prompt, out, clock);
-      }
-    }
+  LinkInput input(link);
+  for (;;) {  // once per reset
+    PrintBoard(out, board);
+    SlotState slots;
+    bool ready = Boot(board, out, slots);
     out.Flush();
+
+    LineReader reader(input);
+    LineReader::Line line;
+    for (;;) {
+      const LineReader::Event event = reader.Next(line);
+      if (event == LineReader::Event::kClosed) return ready ? kServed : kNoImage;
+      if (event == LineReader::Event::kFlash) {
+        const FlashServer::Exit exit = g_flash_server.Serve(board, input, link, slots);
+        if (exit == FlashServer::Exit::kClosed) return ready ? kServed : kNoImage;
+        if (exit == FlashServer::Exit::kReset) break;
+        ready = Boot(board, out, slots);  // RUN
+      } else if (!ready) {
+        out.Text("qmc-fw: no image to run; waiting for a flash\n");
+      } else if (line.too_long) {
+        out.Text("qmc-fw: error: line longer than ").Uint(kMaxLineBytes).Text(" bytes\n");
+      } else {
+        const ConsoleLine parsed = ParseConsoleLine(line.text);
+        if (parsed.error != nullptr) {
+          out.Text("qmc-fw: error: ").Text(parsed.error).Text("\n");
+        } else {
+          g_generator.Run(parsed.options, parsed.prompt, out, clock);
+        }
+      }
+      out.Flush();
+    }
   }
-  return ready ? kServed : kNoImage;
 }
 
 }  // namespace qmc::firmware

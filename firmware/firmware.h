@@ -5,7 +5,11 @@
 // is a prompt (syntax in firmware/console_line.h) answered with streamed
 // text and a stats line (firmware/generator.h). Without a valid image it
 // says why and waits, answering each line with the same news, until a flash
-// (to come: the flash server) — it never runs an image that failed a check.
+// — it never runs an image that failed a check. A 0xC0 byte (SLIP's END,
+// never in UTF-8 text) hands the link to the flash server
+// (firmware/flash_server.h) until RUN, which boots the committed image
+// again into the console, or RESET, which starts over from the board line
+// (a soft reset, the same on every board).
 // Every line the firmware itself writes starts with "qmc-fw: ".
 #pragma once
 

@@ -1,5 +1,7 @@
 #include "firmware/generator.h"
 
+#include "common/matvec.h"
+#include "common/slot_layout.h"
 #include "firmware/line_reader.h"
 
 namespace qmc::firmware {
@@ -15,7 +17,7 @@ bool Printable(std::string_view piece) {
 
 }  // namespace
 
-Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board) {
+Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot) {
   view_ = &view;
   board_ = &board;
   const image::ModelConfig& config = view.model();
@@ -36,11 +38,11 @@ Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board
   prompt_tokens_ = {tokens, max_tokens};
   sram_used_ = sram.used();
 
-  const std::span<uint8_t> dram = board.window(hal::WindowKind::kDram).scratch();
+  const std::span<uint8_t> dram = nvm::SlotBytes(board.window(hal::WindowKind::kDram).scratch(), image::Window::kDram, slot);
   const size_t kv_offset = (view.WindowBytes(image::Window::kDram) + 63u) / 64u * 64u;
   const size_t kv_bytes = Engine::KvBytes(config, config.seq_len, KvFormat::kF32);
   if (kv_offset > dram.size() || dram.size() - kv_offset < kv_bytes) {
-    return Error(StatusCode::kTooLarge, "the KV cache does not fit in DRAM past the image");
+    return Error(StatusCode::kTooLarge, "the KV cache does not fit in the DRAM slot past the image");
   }
   kv_ = dram.subspan(kv_offset, kv_bytes);
 
@@ -51,6 +53,10 @@ Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board
 
 void Generator::Run(const GenerateOptions& options, std::string_view prompt, LinkWriter& out, hal::Clock& clock) {
   const image::ModelConfig& config = view_->model();
+  if (Status s = UseMatVecKernel(options.kernel); !s.ok()) {
+    out.Text("qmc-fw: error: ").Text(s.what).Text("\n");
+    return;
+  }
   if (Status s = engine_.Init(*view_, engine_arena_, kv_, options.kv); !s.ok()) {
     out.Text("qmc-fw: error: ").Text(s.what).Text("\n");
     return;
@@ -114,7 +120,9 @@ void Generator::Run(const GenerateOptions& options, std::string_view prompt, Lin
   out.Text(" dram_written/token=");
   per_token(hal::WindowKind::kDram, true);
   out.Text(" sram_used=").Uint(sram_used_).Text(" kv=").Uint(Engine::KvBytes(config, engine_.context(), options.kv));
-  out.Text(" seed=").Uint(seed).Text("\n");
+  out.Text(" seed=").Uint(seed);
+  if (board_->stack_high_water != nullptr) out.Text(" stack_hw=").Uint(board_->stack_high_water());
+  out.Text("\n");
   out.Flush();
 }
 

@@ -4,7 +4,8 @@
 //
 // Memory: the engine arena, tokenizer and sampler workspaces and the prompt
 // tokens are carved from SRAM; the KV cache (room for seq_len positions of
-// f32) from DRAM just past the image's own DRAM sections.
+// f32) from DRAM just past the image's own DRAM sections, inside the image's
+// slot, so running never touches the other slot.
 #pragma once
 
 #include <cstddef>
@@ -24,15 +25,17 @@ namespace qmc::firmware {
 
 class Generator {
  public:
-  // `view` is validated; it and `board` outlive the generator.
-  Status Init(const image::ImageView& view, const hal::BoardInfo& board);
+  // `view` is validated and maps the image in `slot`; it and `board`
+  // outlive the generator.
+  Status Init(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot);
 
   // Streams the text for one console line (the prompt echoed, then what
   // follows), a line end, then the stats line:
   //   qmc-fw: stats positions=N prompt_tokens=P tok/s=X cycles/token=C mram_read/token=B
-  //     reram_read/token=B dram_read/token=B dram_written/token=B sram_used=B kv=B seed=S
+  //     reram_read/token=B dram_read/token=B dram_written/token=B sram_used=B kv=B seed=S [stack_hw=B]
   // (one line; tok/s and cycles/token exclude the first step, as `qmc run`;
-  // bytes are averages over the positions run).
+  // bytes are averages over the positions run; stack_hw, the stack
+  // high-water mark, where the board can tell).
   void Run(const GenerateOptions& options, std::string_view prompt, LinkWriter& out, hal::Clock& clock);
 
  private:

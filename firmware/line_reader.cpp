@@ -2,16 +2,22 @@
 
 namespace qmc::firmware {
 
-bool LineReader::Next(Line& line) {
+LineReader::Event LineReader::Next(Line& line) {
   size_t length = 0;
   bool overflow = false;
   for (;;) {
-    while (input_begin_ < input_end_) {
-      const char c = static_cast<char>(input_[input_begin_++]);
+    const std::span<const uint8_t> bytes = input_.Peek(kPollUs);
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      const char c = static_cast<char>(bytes[i]);
+      if (bytes[i] == kFlashHandOver) {
+        input_.Consume(i);
+        return Event::kFlash;
+      }
       if (c == '\n') {
+        input_.Consume(i + 1);
         if (!overflow && length > 0 && line_[length - 1] == '\r') --length;
         line = {overflow ? std::string_view() : std::string_view(line_, length), overflow};
-        return true;
+        return Event::kLine;
       }
       if (length < kMaxLineBytes) {
         line_[length++] = c;
@@ -19,15 +25,12 @@ bool LineReader::Next(Line& line) {
         overflow = true;
       }
     }
-    if (closed_) {
-      if (length == 0 && !overflow) return false;
+    input_.Consume(bytes.size());
+    if (input_.done()) {
+      if (length == 0 && !overflow) return Event::kClosed;
       line = {overflow ? std::string_view() : std::string_view(line_, length), overflow};
-      return true;
+      return Event::kLine;
     }
-    const hal::ByteLink::Transfer got = link_.Read(input_, kPollUs);
-    input_begin_ = 0;
-    input_end_ = got.bytes;
-    closed_ = got.closed;
   }
 }
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "hal/hal.h"
+#include "firmware/link_input.h"
 
 namespace qmc::firmware {
 
@@ -13,28 +13,33 @@ namespace qmc::firmware {
 // workspace is sized for it.
 inline constexpr size_t kMaxLineBytes = 1024;
 
+// The byte that hands the link to the flash server: SLIP's END, which never
+// occurs in UTF-8 text.
+inline constexpr uint8_t kFlashHandOver = 0xC0;
+
 class LineReader {
  public:
+  enum class Event {
+    kLine,    // `line` holds the next line
+    kFlash,   // the next input byte is kFlashHandOver, left unread for the flash server
+    kClosed,  // the link has closed and nothing is left
+  };
   struct Line {
     std::string_view text;  // without the line end ("\n" or "\r\n")
     bool too_long = false;  // the line was longer than kMaxLineBytes; text is empty
   };
 
-  explicit LineReader(hal::ByteLink& link) : link_(link) {}
+  explicit LineReader(LinkInput& input) : input_(input) {}
 
-  // Waits for the next line. False once the link has closed and nothing is
-  // left; a last line without a line end still counts.
-  bool Next(Line& line);
+  // Waits for the next line; a last line without a line end still counts. The
+  // part of a line read before a hand-over byte is dropped.
+  Event Next(Line& line);
 
  private:
   static constexpr uint32_t kPollUs = 100000;
 
-  hal::ByteLink& link_;
+  LinkInput& input_;
   char line_[kMaxLineBytes];
-  uint8_t input_[256];
-  size_t input_begin_ = 0;
-  size_t input_end_ = 0;
-  bool closed_ = false;
 };
 
 }  // namespace qmc::firmware

@@ -1,8 +1,8 @@
 // The hardware interface the firmware runs on: memory windows, a byte link
 // to the host, a clock, and the board that names them. Freestanding like
 // common/ (no heap, exceptions or stdio), so the same firmware sources build
-// against every backend: hal/emu (a Linux process) and, later, the MPS3
-// AN547 Cortex-M55.
+// against every backend: hal/emu (a Linux process) and hal/mps3_an547 (the
+// Cortex-M55 of the MPS3 AN547, under QEMU).
 //
 // Shaped after Pigweed's pw_kvs FlashMemory (a small abstract class whose
 // base checks arguments and backends supply the access) and tflite-micro's
@@ -76,6 +76,12 @@ class MemoryWindow {
   // real part protects it with ECC, and corrupting it models nothing useful.
   Status BeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_bits);
 
+  // Ends every read pass: in-place reads see the stored contents again, as
+  // after a reset. The firmware calls it when the flash server takes over,
+  // so COMMIT's validation and the next boot's check exact bits, not a
+  // pass's draw of read errors.
+  void EndReadPasses() { DoEndReadPasses(); }
+
   void CountInPlace(uint64_t bytes_read, uint64_t bytes_written) {
     counters_.bytes_read += bytes_read;
     counters_.bytes_written += bytes_written;
@@ -104,6 +110,8 @@ class MemoryWindow {
   virtual void DoRead(uint32_t offset, std::span<uint8_t> out) = 0;
   virtual void DoWrite(uint32_t offset, std::span<const uint8_t> data) = 0;
   virtual void DoBeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_bits) = 0;
+  // Exact memories have no pass to end.
+  virtual void DoEndReadPasses() {}
 
  private:
   bool InBounds(uint64_t offset, uint64_t length) const { return offset <= size_ && length <= size_ - offset; }
@@ -150,6 +158,9 @@ class Clock {
 struct BoardInfo {
   const char* name;
   MemoryWindow* windows[kWindowCount];
+  // The most stack the firmware has used so far, in bytes, where the board
+  // can tell (the AN547 paints its stack at reset); nullptr elsewhere.
+  size_t (*stack_high_water)() = nullptr;
 
   MemoryWindow& window(WindowKind kind) const { return *windows[static_cast<uint32_t>(kind)]; }
 };

@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "common/commit_record.h"
 #include "common/crc32.h"
+#include "common/slot_layout.h"
 #include "hal/emu/emu_board.h"
 #include "host/atomic_file.h"
 #include "host/checkpoint.h"
@@ -37,35 +39,41 @@ void WriteImageToNvm(const image::ImageView& view, std::span<const uint8_t> file
   if (error) throw IoError(dir.string() + ": cannot create: " + error.message());
   try {
     hal::emu::EmuBoard board(dir, {});
+    uint32_t slot_offset[hal::kWindowCount] = {};
     for (uint32_t w = 0; w < hal::kWindowCount; ++w) {
       const auto kind = static_cast<hal::WindowKind>(w);
-      const uint64_t need = view.WindowBytes(kind), have = board.window(kind).size();
-      if (need > have) {
+      const nvm::SlotGeometry slots = nvm::SlotsOf(kind, board.window(kind).size());
+      const uint64_t need = view.WindowBytes(kind);
+      if (need > slots.size) {
         throw InputError("the image needs " + std::to_string(need) + " bytes of " + hal::WindowName(kind) +
-                         "; the emu board has " + std::to_string(have));
+                         "; a slot of the emu board's has " + std::to_string(slots.size));
       }
+      slot_offset[w] = slots.offset[0];
     }
     hal::MemoryWindow& mram = board.window(hal::WindowKind::kMram);
-    const std::vector<uint8_t> blank(sizeof(image::Header), 0);
-    Check(mram.Write(0, blank), "cannot clear the old boot record");
+    // No record may name slot 0 while it is being rewritten.
+    const std::vector<uint8_t> blank(sizeof(nvm::CommitRecord), 0);
+    for (uint32_t copy : nvm::kCommitCopyOffsets) Check(mram.Write(copy, blank), "cannot clear the commit records");
     board.Sync();
 
     for (uint32_t i = 0; i < view.section_count(); ++i) {
       const image::SectionEntry& s = view.section(i);
       hal::MemoryWindow& window = board.window(static_cast<hal::WindowKind>(s.window));
-      WritePadded(window, s.window_offset, view.section_bytes(i));
+      const uint32_t offset = slot_offset[s.window] + s.window_offset;
+      WritePadded(window, offset, view.section_bytes(i));
       // Verify before committing, as the flasher's CHECKSUM does.
       std::vector<uint8_t> back(s.length);
-      Check(window.Read(s.window_offset, back), "read-back failed");
+      Check(window.Read(offset, back), "read-back failed");
       if (Crc32(back.data(), back.size()) != s.crc32) {
         throw IoError(dir.string() + ": section " + std::to_string(i) + " does not read back");
       }
     }
-    // The boot record last, its header (with the magic) after the section table.
-    const uint32_t record = image::BootRecordSize(view.section_count());
-    WritePadded(mram, sizeof(image::Header), file.subspan(sizeof(image::Header), record - sizeof(image::Header)));
+    // The boot record at the slot's MRAM start, then the commit record last.
+    const uint32_t mram_slot = slot_offset[static_cast<uint32_t>(hal::WindowKind::kMram)];
+    WritePadded(mram, mram_slot, file.first(image::BootRecordSize(view.section_count())));
     board.Sync();
-    WritePadded(mram, 0, file.first(sizeof(image::Header)));
+    const nvm::CommitRecord record = nvm::MakeCommitRecord(1, 0, view.header().header_crc, view.header().image_size);
+    WritePadded(mram, nvm::kCommitCopyOffsets[0], {reinterpret_cast<const uint8_t*>(&record), sizeof record});
     board.Sync();
   } catch (const hal::emu::EmuError& e) {
     throw IoError(e.what());

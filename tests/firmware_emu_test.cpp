@@ -180,7 +180,7 @@ TEST_F(FirmwareEmu, ACorruptSectionIsRejectedAndNothingRuns) {
 
 TEST_F(FirmwareEmu, ACorruptBootRecordIsRejected) {
   const fs::path nvm = Flash(Pack("qmc"), "nvm");
-  FlipByte(nvm / "mram.bin", 40);  // the model config, in the header
+  FlipByte(nvm / "mram.bin", 4096 + 40);  // the model config, in the header (slot 0 starts after the commit area)
   const CliRun fw = Firmware(nvm, "Once\n");
   EXPECT_EQ(fw.exit_code, 3);
   EXPECT_NE(fw.out.find("qmc-fw: image rejected: header CRC mismatch"), std::string::npos) << fw.out;
@@ -191,7 +191,7 @@ TEST_F(FirmwareEmu, AnEmptyNvmDirectoryHasNoImage) {
   fs::create_directories(nvm);
   const CliRun fw = Firmware(nvm, "Once\n");
   EXPECT_EQ(fw.exit_code, 3);
-  EXPECT_NE(fw.out.find("qmc-fw: no image: MRAM holds no QMC boot record"), std::string::npos) << fw.out;
+  EXPECT_NE(fw.out.find("qmc-fw: no image: MRAM holds no valid commit record"), std::string::npos) << fw.out;
   EXPECT_EQ(fs::file_size(nvm / "mram.bin"), 8u << 20);  // a blank board now
 }
 

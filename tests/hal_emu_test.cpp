@@ -1,9 +1,11 @@
-// The emu backend of the HAL: window files that persist, counters, and the
+// The emu backend of the HAL: window files that persist, counters, the
 // read-noise model (hal/emu/cell_noise.h) as the firmware sees it through
-// in-place reads.
+// in-place reads, and the injected power cut.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -55,6 +57,35 @@ std::vector<uint8_t> Stored(MemoryWindow& window, uint32_t offset, size_t n) {
   std::vector<uint8_t> out(n);
   EXPECT_TRUE(window.Read(offset, out).ok());
   return out;
+}
+
+// A child process writes across the budget: it dies with status 137 in the
+// crossing write, which stored exactly the bytes up to the budget; SRAM
+// writes do not count, and nothing after the cut is stored.
+TEST_F(HalEmu, PowerCutStopsInTheWriteThatCrossesTheBudget) {
+  const std::vector<uint8_t> data = RandomBytes(1000, 5);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    EmuBoard board(dir_, {});
+    board.CutPowerAfter(1500);
+    (void)board.window(WindowKind::kSram).Write(0, data);     // not counted
+    (void)board.window(WindowKind::kMram).Write(0, data);     // 1000 of 1500
+    (void)board.window(WindowKind::kReram).Write(4096, data);  // crosses at 500
+    (void)board.window(WindowKind::kDram).Write(0, data);     // never happens
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kPowerCutExitCode);
+  EmuBoard board(dir_, {});
+  EXPECT_EQ(Stored(board.window(WindowKind::kMram), 0, 1000), data);
+  const std::vector<uint8_t> reram = Stored(board.window(WindowKind::kReram), 4096, 1000);
+  EXPECT_TRUE(std::equal(data.begin(), data.begin() + 500, reram.begin()));
+  EXPECT_TRUE(std::all_of(reram.begin() + 500, reram.end(), [](uint8_t b) { return b == 0; }));
+  const std::vector<uint8_t> dram = Stored(board.window(WindowKind::kDram), 0, 1000);
+  EXPECT_TRUE(std::all_of(dram.begin(), dram.end(), [](uint8_t b) { return b == 0; }));
 }
 
 TEST_F(HalEmu, WindowFilesPersistAcrossReopenAndSramDoesNot) {
@@ -169,6 +200,11 @@ TEST_F(HalEmu, NoiseIsReproducibleBySeedAndLeavesTheStoredBitsAlone) {
   EXPECT_EQ(InPlace(reram, 0, words.size()), a);
   // A write shows in place as written until the next pass.
   ASSERT_TRUE(reram.Write(0, words).ok());
+  EXPECT_EQ(InPlace(reram, 0, words.size()), words);
+  // Ending the passes shows the stored bits again, as after a reset.
+  ASSERT_TRUE(reram.BeginReadPass(0, static_cast<uint32_t>(words.size()), 2).ok());
+  ASSERT_EQ(InPlace(reram, 0, words.size()), a);
+  reram.EndReadPasses();
   EXPECT_EQ(InPlace(reram, 0, words.size()), words);
 }
 

@@ -25,6 +25,7 @@
 #include "common/half.h"
 #include "common/quant_layout.h"
 #include "host/pack.h"
+#include "tests/kernel_equality/kernel_equality.h"
 #include "tests/random_checkpoint.h"
 #if QMC_AVX2_KERNELS
 #include "common/kernels/matvec_avx2.h"
@@ -36,12 +37,14 @@ namespace {
 namespace fs = std::filesystem;
 using image::Quantizer;
 
-constexpr double kTolerance = 2e-6;
+constexpr double kTolerance = kernel_equality::kTolerance;
 const fs::path kShared = QMC_SHARED_DIR;
 
 std::vector<MatVecKernel> OptimisedKernels() {
   std::vector<MatVecKernel> kernels = {MatVecKernel::kScalar};
-  if (MatVecKernelAvailable(MatVecKernel::kAvx2)) kernels.push_back(MatVecKernel::kAvx2);
+  for (MatVecKernel kernel : {MatVecKernel::kAvx2, MatVecKernel::kHelium}) {
+    if (MatVecKernelAvailable(kernel)) kernels.push_back(kernel);
+  }
   return kernels;
 }
 
@@ -50,6 +53,7 @@ const char* Name(MatVecKernel kernel) {
     case MatVecKernel::kReference: return "reference";
     case MatVecKernel::kScalar: return "scalar";
     case MatVecKernel::kAvx2: return "avx2";
+    case MatVecKernel::kHelium: return "helium";
   }
   return "?";
 }
@@ -80,6 +84,37 @@ void ExpectKernelsMatchReference(const host::PackedModel& packed, const std::str
       }
     }
   }
+}
+
+// The shared check (tests/kernel_equality), which the Cortex-M55 target
+// program runs too: every tensor of the image, every optimised kernel.
+void ExpectSharedCheckPasses(const host::PackedModel& packed, const std::string& label) {
+  const image::ImageView view = image::ImageView::OpenFile(packed.image).value();
+  ASSERT_TRUE(view.Validate().ok()) << label;
+  for (MatVecKernel kernel : OptimisedKernels()) {
+    for (uint32_t i = 0; i < view.tensor_count(); ++i) {
+      const image::TensorEntry t = view.tensor(i);
+      std::vector<float> x(t.cols), row(t.cols), y(t.rows), y_reference(t.rows);  // exact sizes, for ASan
+      const kernel_equality::TensorResult result =
+          kernel_equality::CheckTensor(view, i, kernel, i, {x, row, y, y_reference});
+      EXPECT_TRUE(result.pass) << label << " " << t.name << " kernel " << Name(kernel) << ": row "
+                               << result.worst_row << " off by " << result.worst << " of its magnitude";
+    }
+  }
+}
+
+// Whether some row of some tensor has an outlier in its last column.
+bool HasOutlierAtRowEnd(const image::ImageView& view) {
+  for (uint32_t i = 0; i < view.tensor_count(); ++i) {
+    const image::TensorEntry t = view.tensor(i);
+    if (t.outlier_count == 0) continue;
+    const uint8_t* csr = view.blob(t.outliers).data();
+    const auto* entries = reinterpret_cast<const image::OutlierEntry*>(csr + (t.rows + 1u) * 4u);
+    for (uint32_t k = 0; k < t.outlier_count; ++k) {
+      if (entries[k].col == t.cols - 1) return true;
+    }
+  }
+  return false;
 }
 
 host::PackedModel Pack(const host::Checkpoint& checkpoint, Quantizer quantizer, uint32_t bits, uint32_t cell_bits,
@@ -152,6 +187,26 @@ TEST_P(PackedKernels, EqualTheReferenceOnRandomTensors) {
   }
 }
 
+// The shared check on odd shapes: width 97 (no multiple of 4, 8 or the
+// group), width 1 and single-row tensors (hidden 1: ffn_gate and ffn_up are
+// 1 x 97, ffn_down 97 x 1), outliers in a row's last column.
+TEST_P(PackedKernels, PassTheSharedEqualityCheckOnOddShapes) {
+  const auto [bits, cell_bits] = GetParam();
+  bool outlier_at_row_end = false;
+  for (const host::Checkpoint& checkpoint : {testing::RandomCheckpoint(97, 40, 5), testing::RandomCheckpoint(97, 1, 6)}) {
+    for (uint32_t group_size : {32u, 40u}) {
+      for (double outliers : {0.0, 0.02}) {
+        const Quantizer quantizer = outliers > 0.0 ? Quantizer::kQmc : Quantizer::kRtn;
+        const host::PackedModel packed = Pack(checkpoint, quantizer, bits, cell_bits, group_size, outliers);
+        outlier_at_row_end = outlier_at_row_end || HasOutlierAtRowEnd(image::ImageView::OpenFile(packed.image).value());
+        ExpectSharedCheckPasses(packed, "hidden " + std::to_string(checkpoint.config.hidden_dim) + " group " +
+                                            std::to_string(group_size) + " outliers " + std::to_string(outliers));
+      }
+    }
+  }
+  EXPECT_TRUE(outlier_at_row_end) << "no image here tests an outlier in a row's last column";
+}
+
 INSTANTIATE_TEST_SUITE_P(AllCellLayouts, PackedKernels,
                          ::testing::Combine(::testing::Values(2u, 3u, 4u), ::testing::Values(1u, 2u, 3u)),
                          [](const auto& info) {
@@ -168,6 +223,9 @@ TEST(DenseAndMxKernels, EqualTheReferenceOnRandomTensors) {
       ExpectKernelsMatchReference(Pack(checkpoint, Quantizer::kMxInt4, 4, cell_bits, 32, 0.0),
                                   "mxint4 cells " + std::to_string(cell_bits) + " " + dim, cell_bits);
     }
+    ExpectSharedCheckPasses(Pack(checkpoint, Quantizer::kF32, 3, 3, 64, 0.0), "shared check f32 " + dim);
+    ExpectSharedCheckPasses(Pack(checkpoint, Quantizer::kFp16, 3, 3, 64, 0.0), "shared check fp16 " + dim);
+    ExpectSharedCheckPasses(Pack(checkpoint, Quantizer::kMxInt4, 4, 3, 32, 0.0), "shared check mxint4 " + dim);
   }
 }
 
@@ -231,11 +289,11 @@ TEST(MatVecKernelSelection, DefaultsToTheFastestUnlessBuiltForTheReference) {
 #if QMC_REFERENCE_KERNELS
   EXPECT_EQ(ActiveMatVecKernel(), MatVecKernel::kReference);
 #else
-  EXPECT_EQ(ActiveMatVecKernel(),
-            MatVecKernelAvailable(MatVecKernel::kAvx2) ? MatVecKernel::kAvx2 : MatVecKernel::kScalar);
+  EXPECT_EQ(ActiveMatVecKernel(), OptimisedKernels().back());  // the fastest is listed last
 #endif
   const MatVecKernel previous = ActiveMatVecKernel();
-  for (MatVecKernel kernel : {MatVecKernel::kReference, MatVecKernel::kScalar, MatVecKernel::kAvx2}) {
+  for (MatVecKernel kernel :
+       {MatVecKernel::kReference, MatVecKernel::kScalar, MatVecKernel::kAvx2, MatVecKernel::kHelium}) {
     EXPECT_EQ(UseMatVecKernel(kernel).ok(), MatVecKernelAvailable(kernel)) << Name(kernel);
     if (MatVecKernelAvailable(kernel)) EXPECT_EQ(ActiveMatVecKernel(), kernel);
   }

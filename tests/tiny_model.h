@@ -14,8 +14,9 @@ namespace qmc::testing {
 inline std::vector<uint8_t> TinyTokenizer(uint32_t vocab_size) {
   std::vector<uint8_t> out;
   auto put = [&out](const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    out.insert(out.end(), b, b + n);
+    const size_t at = out.size();
+    out.resize(at + n);  // not insert(): GCC 12 -O2 misreports it as an overflow
+    std::memcpy(out.data() + at, p, n);
   };
   const int32_t max_length = 4;
   put(&max_length, 4);

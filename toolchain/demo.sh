@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job from a fresh Debian 12 machine: install packages, build, pack
 # the default model from ../shared into a QMC image, show what went where,
-# place it in an emulated board's NVM and generate text with the firmware.
+# flash it to an emulated board over its link and generate text with the firmware.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,7 +15,9 @@ mkdir -p out
 "$qmc" pack "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" \
   -o out/stories260K.qmc --scheme qmc --bits 3
 "$qmc" inspect out/stories260K.qmc
-# Flash the emulated board (window files in out/nvm), then talk to the
-# firmware over its link (stdin/stdout): one prompt per line, greedy.
-"$qmc" nvm write out/stories260K.qmc out/nvm
+# Flash the emulated board (window files in out/nvm) over its link, as a
+# board on a UART is flashed, then talk to the firmware over the same link
+# (stdin/stdout): one prompt per line (temp=0 would make it greedy).
+mkdir -p out/nvm
+"$qmc" flash out/stories260K.qmc --port "exec:$firmware --nvm out/nvm"
 printf 'steps=128 Once upon a time\n' | "$firmware" --nvm out/nvm

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "common/half.h"
 #include "common/image_reader.h"
@@ -12,15 +11,17 @@
 
 namespace qmc::kernels {
 
+// __builtin_memcpy, not std::memcpy: -ffreestanding (the Cortex-M55 build)
+// turns the latter into a library call per load.
 inline uint16_t LoadU16(const uint8_t* p) {
   uint16_t v;
-  std::memcpy(&v, p, sizeof v);
+  __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
 
 inline uint32_t LoadU32(const uint8_t* p) {
   uint32_t v;
-  std::memcpy(&v, p, sizeof v);
+  __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
 

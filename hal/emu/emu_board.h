@@ -1,5 +1,6 @@
 // The emulated board's memory: four windows of fixed sizes, as a real part
-// has, the non-volatile ones backed by files in an NVM directory.
+// has (hal/window_sizes.h, shared with the Cortex-M55 board), the
+// non-volatile ones backed by files in an NVM directory.
 //
 // | window | file      | size   | holds |
 // |--------|-----------|--------|-------|
@@ -20,13 +21,9 @@
 
 #include "hal/emu/emu_window.h"
 #include "hal/hal.h"
+#include "hal/window_sizes.h"
 
 namespace qmc::hal::emu {
-
-inline constexpr size_t kSramBytes = size_t{2} << 20;
-inline constexpr size_t kMramBytes = size_t{8} << 20;
-inline constexpr size_t kReramBytes = size_t{64} << 20;
-inline constexpr size_t kDramBytes = size_t{64} << 20;
 
 struct ReadNoise {
   double reram_sigma = 0.0;  // σ/Δ of the ReRAM read noise; 0 reads exactly
@@ -46,9 +43,14 @@ class EmuBoard {
   // Flushes the window files to disk.
   void Sync();
 
+  // From now on, a power cut after `bytes` more bytes written to the window
+  // files (MRAM, ReRAM, DRAM) through Write; see PowerCut.
+  void CutPowerAfter(uint64_t bytes);
+
  private:
   std::unique_ptr<EmuWindow> windows_[kWindowCount];
   BoardInfo info_{};
+  PowerCut power_cut_{};
 };
 
 }  // namespace qmc::hal::emu

@@ -80,6 +80,13 @@ void EmuWindow::Sync() {
 void EmuWindow::DoRead(uint32_t offset, std::span<uint8_t> out) { std::memcpy(out.data(), stored_ + offset, out.size()); }
 
 void EmuWindow::DoWrite(uint32_t offset, std::span<const uint8_t> data) {
+  if (power_cut_ != nullptr) {
+    if (data.size() > power_cut_->bytes_left) {
+      std::memcpy(stored_ + offset, data.data(), power_cut_->bytes_left);
+      ::_exit(kPowerCutExitCode);
+    }
+    power_cut_->bytes_left -= data.size();
+  }
   std::memcpy(stored_ + offset, data.data(), data.size());
   // The as-read copy must not keep stale bytes of pages a pass copied before.
   if (as_read_ != stored_) std::memcpy(as_read_ + offset, data.data(), data.size());
@@ -95,6 +102,14 @@ void EmuWindow::DoBeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_b
   } else {
     ApplyBitFlips(range, errors_.probability, seed);
   }
+}
+
+void EmuWindow::DoEndReadPasses() {
+  if (as_read_ == stored_) return;
+  // Dropping the private copies of a MAP_PRIVATE file mapping makes its
+  // pages read the file again: the stored contents, without touching pages
+  // no pass copied. Should the kernel refuse, copying does the same.
+  if (::madvise(as_read_, size(), MADV_DONTNEED) != 0) std::memcpy(as_read_, stored_, size());
 }
 
 }  // namespace qmc::hal::emu

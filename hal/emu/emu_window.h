@@ -18,6 +18,16 @@
 
 namespace qmc::hal::emu {
 
+// Fault injection (qmc-fw-emu --power-cut-after): the bytes the file-backed
+// windows may still store through Write before the power fails. The write
+// that crosses the budget stores only the bytes up to it, and the process
+// ends at once with _exit(kPowerCutExitCode), as a board loses power: what
+// reached the MAP_SHARED file stays, nothing else runs.
+struct PowerCut {
+  uint64_t bytes_left;
+};
+inline constexpr int kPowerCutExitCode = 137;
+
 // A window file that cannot be created, mapped or is the wrong size.
 class EmuError : public std::runtime_error {
  public:
@@ -45,16 +55,22 @@ class EmuWindow final : public MemoryWindow {
   // Writes the mapping back to the file and waits for the disk.
   void Sync();
 
+  // Counts this window's writes against `cut` (shared by the board's
+  // windows), or stops counting with nullptr.
+  void SetPowerCut(PowerCut* cut) { power_cut_ = cut; }
+
  private:
   EmuWindow(const Geometry& geometry, uint8_t* stored, uint8_t* as_read, uint8_t* scratch, const ReadErrors& errors);
 
   void DoRead(uint32_t offset, std::span<uint8_t> out) override;
   void DoWrite(uint32_t offset, std::span<const uint8_t> data) override;
   void DoBeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_bits) override;
+  void DoEndReadPasses() override;
 
   uint8_t* stored_;   // the NVM contents (MAP_SHARED), or the anonymous memory
   uint8_t* as_read_;  // what in-place reads see: stored_ unless errors are modelled
   ReadErrors errors_;
+  PowerCut* power_cut_ = nullptr;
 };
 
 }  // namespace qmc::hal::emu

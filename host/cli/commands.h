@@ -16,7 +16,7 @@ enum ExitCode : int {
   kExitBadInput = 1,     // unreadable/invalid checkpoint, tokenizer or option values
   kExitUsage = 2,        // command line does not parse
   kExitBadImage = 3,     // an image fails validation
-  kExitIoError = 4,      // cannot read or write a file
+  kExitIoError = 4,      // cannot read or write a file; a board's port, link or the board failed
 };
 
 // Thrown by a command that has already reported its failure and wants `code`.
@@ -29,6 +29,9 @@ void AddInspectCommand(CLI::App& app);
 void AddRunCommand(CLI::App& app);
 void AddNvmCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
+void AddFlashCommand(CLI::App& app);
+void AddReadCommand(CLI::App& app);
+void AddDevicesCommand(CLI::App& app);
 
 // --kv, the KV cache format, as `run` and `eval` take it: a name, which
 // KvFormatNamed turns into the format.

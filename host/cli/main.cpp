@@ -12,12 +12,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok, 1 bad input (checkpoint, tokenizer, option values), 2 usage,\n"
-      "            3 invalid image, 4 file I/O error.");
+      "            3 invalid image, 4 I/O error (a file, or a board's port or link).");
   AddPackCommand(app);
   AddInspectCommand(app);
   AddRunCommand(app);
   AddNvmCommand(app);
   AddEvalCommand(app);
+  AddFlashCommand(app);
+  AddReadCommand(app);
+  AddDevicesCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -28,7 +28,7 @@ void RunNvmWrite(const NvmWriteArgs& args) {
   }
   host::WriteImageToNvm(opened.value(), bytes, args.dir);
   const image::ImageView& view = opened.value();
-  std::printf("qmc nvm write: %s -> %s: MRAM %u bytes (boot record written last), ReRAM %u, DRAM %u\n",
+  std::printf("qmc nvm write: %s -> %s: slot 0: MRAM %u bytes, ReRAM %u, DRAM %u; commit record written last\n",
               args.image.c_str(), args.dir.c_str(), view.WindowBytes(image::Window::kMram),
               view.WindowBytes(image::Window::kReram), view.WindowBytes(image::Window::kDram));
 }
@@ -41,12 +41,13 @@ void AddNvmCommand(CLI::App& app) {
   nvm->require_subcommand(1);
   auto args = std::make_shared<NvmWriteArgs>();
   CLI::App* write = nvm->add_subcommand(
-      "write", "Place a validated image into DIR as the flasher places it on a board: each section at its window "
-               "offset, read back and checked, the boot record last.");
+      "write", "Pre-flash a validated image into DIR in the flasher's slot layout (docs/protocol.md): each section "
+               "in slot 0 of its window, read back and checked, the boot record, then the commit record last.");
   write->add_option("image", args->image, "the QMC image file")->required();
   write->add_option("dir", args->dir, "the NVM directory (created with blank window files if absent)")->required();
-  write->footer("Window sizes are the emu board's: MRAM 8 MiB, ReRAM 64 MiB, DRAM 64 MiB. Exits 3 for an invalid "
-                "image, 1 when it does not fit, 4 when the files cannot be written.");
+  write->footer("Window sizes are the emu board's: MRAM 8 MiB, ReRAM 64 MiB, DRAM 64 MiB, each split into two slots "
+                "(MRAM after a 4 KiB commit area). Exits 3 for an invalid image, 1 when it does not fit a slot, 4 "
+                "when the files cannot be written.");
   write->callback([args] { RunNvmWrite(*args); });
 }
 

@@ -1,0 +1,295 @@
+#include "common/kernels/matvec_helium.h"
+
+#include <arm_mve.h>
+
+#include <cstddef>
+#include <utility>
+
+#include "common/kernels/packed_tensor.h"
+#include "common/kernels/unpack_codes.h"
+
+#if !defined(__ARM_FEATURE_MVE) || !(__ARM_FEATURE_MVE & 2)
+#error "matvec_helium.cpp needs MVE with floating point (e.g. -mcpu=cortex-m55)"
+#endif
+
+namespace qmc::kernels {
+namespace {
+
+constexpr uint32_t Lcm(uint32_t a, uint32_t b) { return a / Gcd(a, b) * b; }
+
+// The per-vector helpers must inline at every optimisation level (the m55
+// preset builds for size): only inlined do a vector's plan and the
+// constants it loads become compile-time, and the vectors stay in registers.
+#define QMC_HELIUM_INLINE [[gnu::always_inline]] inline
+
+// How a vector of 4 consecutive codes is cut from the row: with a and b the
+// words at `base` and `base + 1`, lane j is (a << shift_a[j]) | (b << shift_b[j]),
+// shifts signed as VSHL takes them (negative: right). A shift by 32 either
+// way gives 0, which is how a lane ignores a word; a code straddling a and b
+// takes its low bits from a and its high bits from b.
+struct alignas(16) LanePlan {
+  int32_t shift_a[4];
+  int32_t shift_b[4];
+  uint32_t base;
+  bool reads_b;    // some lane takes bits from b
+  bool straddles;  // some lane's code continues from a into b
+};
+
+// The plans repeat every lcm(codes per superblock, 4) codes: e.g. 8 vectors
+// over 3 words for (3 bits, 32-bit words), 15 vectors over 8 words for
+// (4 bits, 30-bit words).
+template <uint32_t B, uint32_t S>
+struct LanePattern {
+  static constexpr uint32_t kCodes = Lcm(Superblock<B, S>::kCodes, 4);
+  static constexpr uint32_t kWords = kCodes * B / S;
+  static constexpr uint32_t kVectors = kCodes / 4;
+  struct Plans {
+    LanePlan vector[kVectors];
+  };
+
+  static constexpr Plans Make() {
+    Plans plans{};
+    for (uint32_t v = 0; v < kVectors; ++v) {
+      LanePlan& plan = plans.vector[v];
+      plan.base = 4 * v * B / S;
+      for (uint32_t j = 0; j < 4; ++j) {
+        const uint32_t first = (4 * v + j) * B;
+        const auto offset = static_cast<int32_t>(first % S);
+        const bool in_b = first / S > plan.base;
+        const bool straddles = !in_b && first % S + B > S;
+        plan.shift_a[j] = in_b ? -32 : -offset;
+        plan.shift_b[j] = in_b ? -offset : straddles ? static_cast<int32_t>(S) - offset : -32;
+        plan.reads_b = plan.reads_b || in_b || straddles;
+        plan.straddles = plan.straddles || straddles;
+      }
+    }
+    return plans;
+  }
+  static constexpr Plans kPlans = Make();
+};
+
+// The plan's 4 codes, not yet masked to B bits. Nothing past word base + 1
+// is read, and b only when a lane needs it, so a row's last vector stays
+// inside the row.
+template <uint32_t S>
+QMC_HELIUM_INLINE uint32x4_t CutLanes(const uint32_t* words, const LanePlan& plan, bool reads_b, bool straddles) {
+  uint32_t a = words[plan.base];
+  // A 30-bit word's top bits are not stream bits; only a straddling code
+  // shifts them into its lane.
+  if (S != 32 && straddles) a &= (1u << S) - 1u;
+  uint32x4_t lanes = vshlq_u32(vdupq_n_u32(a), vld1q_s32(plan.shift_a));
+  if (reads_b) lanes = vorrq_u32(lanes, vshlq_u32(vdupq_n_u32(words[plan.base + 1]), vld1q_s32(plan.shift_b)));
+  return lanes;
+}
+
+template <uint32_t B, bool kFlip>
+QMC_HELIUM_INLINE void StoreCodes(uint32x4_t lanes, uint32_t flip, float* out) {
+  uint32x4_t codes = vandq_u32(lanes, vdupq_n_u32((1u << B) - 1u));
+  if constexpr (kFlip) codes = veorq_u32(codes, vdupq_n_u32(flip));
+  vst1q_f32(out, vcvtq_f32_u32(codes));
+}
+
+template <uint32_t B, uint32_t S, bool kFlip, size_t V>
+QMC_HELIUM_INLINE void UnpackPlannedVector(const uint32_t* period, uint32_t flip, float* out) {
+  constexpr const LanePlan& plan = LanePattern<B, S>::kPlans.vector[V];
+  StoreCodes<B, kFlip>(CutLanes<S>(period, plan, plan.reads_b, plan.straddles), flip, out + 4 * V);
+}
+
+template <uint32_t B, uint32_t S, bool kFlip, size_t... V>
+QMC_HELIUM_INLINE void UnpackPeriod(const uint32_t* period, uint32_t flip, float* out, std::index_sequence<V...>) {
+  (UnpackPlannedVector<B, S, kFlip, V>(period, flip, out), ...);
+}
+
+// Whole periods unrolled, their plans compile-time constants; then the
+// whole vectors of a last partial period; then single codes.
+template <uint32_t B, uint32_t S, bool kFlip>
+void UnpackRow(const uint32_t* words, uint32_t cols, uint32_t flip, float* out) {
+  using Pattern = LanePattern<B, S>;
+  const uint32_t* period = words;
+  uint32_t k = 0;
+  for (; k + Pattern::kCodes <= cols; k += Pattern::kCodes, period += Pattern::kWords) {
+    UnpackPeriod<B, S, kFlip>(period, flip, out + k, std::make_index_sequence<Pattern::kVectors>{});
+  }
+  for (uint32_t v = 0; k + 4 <= cols; k += 4, ++v) {
+    const LanePlan& plan = Pattern::kPlans.vector[v];
+    StoreCodes<B, kFlip>(CutLanes<S>(period, plan, plan.reads_b, plan.straddles), flip, out + k);
+  }
+  for (; k < cols; ++k) out[k] = static_cast<float>(CodeFromWords(words, k, B, S) ^ flip);
+}
+
+template <bool kFlip>
+void UnpackLayout(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,
+                  float* out) {
+  const bool full_words = StreamBitsPerWord(cell_bits) == 32;
+  switch (bits) {
+    case 2:
+      return full_words ? UnpackRow<2, 32, kFlip>(row_words, cols, flip, out)
+                        : UnpackRow<2, 30, kFlip>(row_words, cols, flip, out);
+    case 3:
+      return full_words ? UnpackRow<3, 32, kFlip>(row_words, cols, flip, out)
+                        : UnpackRow<3, 30, kFlip>(row_words, cols, flip, out);
+    default:  // 4, the only other width a validated image holds
+      return full_words ? UnpackRow<4, 32, kFlip>(row_words, cols, flip, out)
+                        : UnpackRow<4, 30, kFlip>(row_words, cols, flip, out);
+  }
+}
+
+void Unpack(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip, float* out) {
+  if (flip == 0) return UnpackLayout<false>(row_words, cols, bits, cell_bits, flip, out);
+  UnpackLayout<true>(row_words, cols, bits, cell_bits, flip, out);
+}
+
+QMC_HELIUM_INLINE float HorizontalSum(float32x4_t v) {
+  return (vgetq_lane_f32(v, 0) + vgetq_lane_f32(v, 1)) + (vgetq_lane_f32(v, 2) + vgetq_lane_f32(v, 3));
+}
+
+// A vector's tail lanes are predicated off: they read no memory and leave
+// the sum alone.
+float Dot(const float* a, const float* b, uint32_t n) {
+  float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+  }
+  for (; i < n; i += 4) {
+    const mve_pred16_t p = vctp32q(n - i);
+    s0 = vfmaq_m_f32(s0, vld1q_z_f32(a + i, p), vld1q_z_f32(b + i, p), p);
+  }
+  return HorizontalSum(vaddq_f32(s0, s1));
+}
+
+// VCVTB/VCVTT.F32.F16 (each 32-bit lane's bottom or top half to f32), by
+// encoding: Debian 12's assembler (binutils 2.40) puts their destination
+// register field one bit too high (q1 becomes q2), so the arm_mve.h
+// intrinsics write a wrong register unless the compiler picked q0. The
+// encoding is 0xfe3f0e01 | Qd << 13 | T << 12 | Qm << 1; here Qm = q0, Qd = q1.
+QMC_HELIUM_INLINE float32x4_t WidenBottomHalves(uint32x4_t lanes) {
+  register uint32x4_t in asm("q0") = lanes;
+  register float32x4_t out asm("q1");
+  asm(".inst.w 0xfe3f2e01" : "=w"(out) : "w"(in));  // vcvtb.f32.f16 q1, q0
+  return out;
+}
+QMC_HELIUM_INLINE float32x4_t WidenTopHalves(uint32x4_t lanes) {
+  register uint32x4_t in asm("q0") = lanes;
+  register float32x4_t out asm("q1");
+  asm(".inst.w 0xfe3f3e01" : "=w"(out) : "w"(in));  // vcvtt.f32.f16 q1, q0
+  return out;
+}
+
+// 4 halves widened to 32-bit lanes, then converted.
+QMC_HELIUM_INLINE float32x4_t LoadHalves(const uint16_t* w) { return WidenBottomHalves(vldrhq_u32(w)); }
+QMC_HELIUM_INLINE float32x4_t LoadHalves(const uint16_t* w, mve_pred16_t p) { return WidenBottomHalves(vldrhq_z_u32(w, p)); }
+
+float DotF16(const uint16_t* w, const float* x, uint32_t n) {
+  float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 = vfmaq_f32(s0, LoadHalves(w + i), vld1q_f32(x + i));
+    s1 = vfmaq_f32(s1, LoadHalves(w + i + 4), vld1q_f32(x + i + 4));
+  }
+  for (; i < n; i += 4) {
+    const mve_pred16_t p = vctp32q(n - i);
+    s0 = vfmaq_m_f32(s0, LoadHalves(w + i, p), vld1q_z_f32(x + i, p), p);
+  }
+  return HorizontalSum(vaddq_f32(s0, s1));
+}
+
+// A group's scale and zero in every lane.
+struct GroupScaleVectors {
+  float32x4_t scale;
+  float32x4_t zero;
+};
+
+// Group-affine: the {fp16 scale, fp16 zero} word in every lane, its bottom
+// and top halves widened: two instructions instead of two scalar conversions.
+QMC_HELIUM_INLINE GroupScaleVectors AffineScaleVectors(const uint8_t* row_scales, uint32_t group) {
+  const uint32x4_t pair = vdupq_n_u32(LoadU32(row_scales + group * 4u));
+  return {WidenBottomHalves(pair), WidenTopHalves(pair)};
+}
+
+QMC_HELIUM_INLINE GroupScaleVectors MxScaleVectors(const uint8_t* row_scales, uint32_t group) {
+  const GroupScale s = MxScale(row_scales, group);
+  return {vdupq_n_f32(s.scale), vdupq_n_f32(s.zero)};
+}
+
+// As the scalar GroupedDot: Σ_g scale_g · Σ_{i in g} (code_i − zero_g)·x_i,
+// the per-group products accumulated lane-wise and summed across lanes once
+// per row.
+template <GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
+float GroupedDot(const float* codes, const float* x, uint32_t cols, uint32_t group_size, const uint8_t* row_scales) {
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  for (uint32_t g = 0, begin = 0; begin < cols; ++g, begin += group_size) {
+    const uint32_t n = cols - begin < group_size ? cols - begin : group_size;
+    const GroupScaleVectors s = kScaleOf(row_scales, g);
+    const float* c = codes + begin;
+    const float* v = x + begin;
+    float32x4_t d0 = vdupq_n_f32(0.0f), d1 = vdupq_n_f32(0.0f);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      d0 = vfmaq_f32(d0, vsubq_f32(vld1q_f32(c + i), s.zero), vld1q_f32(v + i));
+      d1 = vfmaq_f32(d1, vsubq_f32(vld1q_f32(c + i + 4), s.zero), vld1q_f32(v + i + 4));
+    }
+    for (; i < n; i += 4) {
+      const mve_pred16_t p = vctp32q(n - i);
+      d0 = vfmaq_m_f32(d0, vsubq_f32(vld1q_z_f32(c + i, p), s.zero), vld1q_z_f32(v + i, p), p);
+    }
+    sum = vfmaq_f32(sum, s.scale, vaddq_f32(d0, d1));
+  }
+  return HorizontalSum(sum);
+}
+
+// Σ value·x[col] over the row's outliers, four entries per vector: each
+// {u16 col, fp16 value} entry is one 32-bit lane, its column the low half
+// (the gather offset) and its value the high half (VCVTT).
+float OutlierDot(const PackedTensor& p, uint32_t row, const float* x) {
+  if (p.outliers == nullptr) return 0.0f;
+  const uint32_t end = LoadU32(p.outliers + (row + 1u) * 4u);
+  const auto* entries = reinterpret_cast<const uint32_t*>(p.outliers + (p.rows + 1u) * 4u);
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  for (uint32_t k = LoadU32(p.outliers + row * 4u); k < end; k += 4) {
+    const mve_pred16_t active = vctp32q(end - k);
+    const uint32x4_t entry = vld1q_z_u32(entries + k, active);
+    const float32x4_t xs = vldrwq_gather_shifted_offset_z_f32(x, vandq_u32(entry, vdupq_n_u32(0xFFFFu)), active);
+    sum = vfmaq_m_f32(sum, WidenTopHalves(entry), xs, active);
+  }
+  return HorizontalSum(sum);
+}
+
+template <GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
+void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, uint32_t flip, const float* x, float* y,
+                  float* codes) {
+  const PackedTensor p(image, t);
+  for (uint32_t r = 0; r < t.rows; ++r) {
+    Unpack(p.RowWords(r), t.cols, t.bits, t.cell_bits, flip, codes);
+    y[r] = GroupedDot<kScaleOf>(codes, x, t.cols, t.group_size, p.RowScales(r)) + OutlierDot(p, r, x);
+  }
+}
+
+}  // namespace
+
+void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
+                  float* row_buffer) {
+  const uint8_t* data = image.blob(t.data).data();
+  switch (static_cast<image::Scheme>(t.scheme)) {
+    case image::Scheme::kF32: {
+      const auto* w = reinterpret_cast<const float*>(data);
+      for (uint32_t r = 0; r < t.rows; ++r) y[r] = Dot(w + static_cast<size_t>(r) * t.cols, x, t.cols);
+      return;
+    }
+    case image::Scheme::kF16: {
+      const auto* w = reinterpret_cast<const uint16_t*>(data);
+      for (uint32_t r = 0; r < t.rows; ++r) y[r] = DotF16(w + static_cast<size_t>(r) * t.cols, x, t.cols);
+      return;
+    }
+    case image::Scheme::kGroupAffine: return PackedMatVec<AffineScaleVectors>(image, t, 0u, x, y, row_buffer);
+    case image::Scheme::kMxInt4: return PackedMatVec<MxScaleVectors>(image, t, kMxCodeFlip, x, y, row_buffer);
+  }
+}
+
+void UnpackCodesHelium(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,
+                       float* out) {
+  Unpack(row_words, cols, bits, cell_bits, flip, out);
+}
+
+}  // namespace qmc::kernels

@@ -1,0 +1,35 @@
+// Port URLs, as `qmc flash --port` takes them:
+//   exec:COMMAND            a program on pipes (/bin/sh -c COMMAND): its
+//                           stdin/stdout is the link, e.g. the emulated board
+//   ftdi://VID:PID[/SERIAL] an FTDI USB-UART by hex vendor:product id and,
+//                           when several are plugged in, serial number
+//   PATH                    a POSIX serial device, e.g. /dev/ttyUSB0
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "host/flash/port.h"
+
+namespace qmc::host::flash {
+
+struct PortUrl {
+  enum class Kind { kExec, kFtdi, kTty };
+  Kind kind = Kind::kTty;
+  std::string command;  // kExec
+  uint16_t vendor = 0;  // kFtdi
+  uint16_t product = 0;
+  std::string serial;   // kFtdi, empty for "the first one"
+  std::string path;     // kTty
+};
+
+// Throws InputError naming what is wrong with `url`.
+PortUrl ParsePortUrl(std::string_view url);
+
+// Opens the port `url` names; `baud` applies to serial links (tty, FTDI).
+// Throws PortError when it cannot be opened.
+std::unique_ptr<Port> OpenPort(const PortUrl& url, uint32_t baud);
+
+}  // namespace qmc::host::flash
