@@ -72,7 +72,8 @@ bool Boot(const hal::BoardInfo& board, LinkWriter& out, SlotState& slots) {
   }
   out.Text("qmc-fw: image in slot ").Uint(boot.slots.active_slot).Text(", commit ").Uint(boot.slots.sequence).Text("\n");
   PrintImage(out, g_view);
-  out.Text("qmc-fw: ready: one prompt per line, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8\n");
+  out.Text("qmc-fw: ready: one prompt per line, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8 "
+           "kernel=reference|scalar|avx2|helium\n");
   return true;
 }
 

@@ -24,6 +24,12 @@ inline std::filesystem::path FreshTestDir(const std::string& prefix) {
   return dir;
 }
 
+// A whole file's bytes ("" when it cannot be read).
+inline std::string Slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 // Runs qmc with `args`; stdout and stderr go through files in `dir`.
 struct CliRun {
   int exit_code;
@@ -34,11 +40,7 @@ struct CliRun {
 inline CliRun Qmc(const std::string& args, const std::filesystem::path& dir) {
   const std::string out = (dir / "stdout.txt").string(), err = (dir / "stderr.txt").string();
   const int status = std::system((std::string(QMC_CLI) + " " + args + " >" + out + " 2>" + err).c_str());
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
 }
 
 }  // namespace qmc::testing

@@ -24,11 +24,7 @@ const fs::path kShared = QMC_SHARED_DIR;
 
 using qmc::testing::CliRun;
 using qmc::testing::Qmc;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using qmc::testing::Slurp;
 
 void FlipByte(const fs::path& file, std::streamoff offset) {
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);

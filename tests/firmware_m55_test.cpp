@@ -23,11 +23,7 @@ const fs::path kShared = QMC_SHARED_DIR;
 
 using qmc::testing::CliRun;
 using qmc::testing::Qmc;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using qmc::testing::Slurp;
 
 // What the firmware answered to one console line: the text between the
 // "ready" banner and the stats line, and the stats line's numbers.

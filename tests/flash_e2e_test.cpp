@@ -32,15 +32,11 @@ namespace fs = std::filesystem;
 using namespace qmc::host::flash;
 using qmc::testing::CliRun;
 using qmc::testing::Qmc;
+using qmc::testing::Slurp;
 
 const fs::path kShared = QMC_SHARED_DIR;
 const std::string kPrompt = "Once upon a time";
 constexpr int kSteps = 40;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string BoardPort(const fs::path& nvm, const std::string& options = "") {
   return "exec:" QMC_FW_EMU " --nvm " + nvm.string() + (options.empty() ? "" : " " + options);
