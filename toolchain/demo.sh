@@ -17,7 +17,7 @@ mkdir -p out
 "$qmc" inspect out/stories260K.qmc
 # Flash the emulated board (window files in out/nvm) over its link, as a
 # board on a UART is flashed, then talk to the firmware over the same link
-# (stdin/stdout): one prompt per line (temp=0 would make it greedy).
+# (stdin/stdout): one prompt per line, greedy unless the line sets temp=.
 mkdir -p out/nvm
 "$qmc" flash out/stories260K.qmc --port "exec:$firmware --nvm out/nvm"
 printf 'steps=128 Once upon a time\n' | "$firmware" --nvm out/nvm
