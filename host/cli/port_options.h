@@ -3,13 +3,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 
 namespace qmc::cli {
 
 struct PortArgs {
   std::string port;
-  uint32_t baud = 115200;
+  std::optional<uint32_t> baud;  // unset: 115200 on serial links, unpaced on exec:
   int attempts = 6;
 };
 
@@ -24,8 +25,9 @@ inline constexpr const char* kPortHelp =
 inline void AddPortOptions(CLI::App* cmd, PortArgs& args) {
   cmd->add_option("--port", args.port, "the board's link: exec:COMMAND, ftdi://VID:PID[/SERIAL] or a tty path")
       ->required();
-  cmd->add_option("--baud", args.baud, "baud rate of a serial link (tty, FTDI)")
-      ->default_val(115200)
+  cmd->add_option("--baud", args.baud,
+                  "baud rate of a serial link (tty, FTDI; default 115200); on an exec: link, the rate the "
+                  "program's link carries (e.g. an emulated UART), so timeouts allow for it")
       ->check(CLI::Range(300u, 12000000u));
   cmd->add_option("--retries", args.attempts,
                   "times one request is sent before the link counts as failed (timeouts scale with the "

@@ -26,7 +26,8 @@ std::string DescribeWaitStatus(int status) {
 
 }  // namespace
 
-ExecPort::ExecPort(const std::string& command) : command_(command) {
+ExecPort::ExecPort(const std::string& command, uint32_t bytes_per_second)
+    : command_(command), bytes_per_second_(bytes_per_second) {
   int fds[2];
   // SOCK_CLOEXEC: no later child (another port's program) holds this link open.
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {

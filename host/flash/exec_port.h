@@ -17,7 +17,10 @@ namespace qmc::host::flash {
 class ExecPort final : public Port {
  public:
   // Starts the program; throws PortError when it cannot be started.
-  explicit ExecPort(const std::string& command);
+  // `bytes_per_second` is the pace the program's link is known to carry (a
+  // board behind an emulated UART), 0 when unknown (pipes: as fast as the
+  // program answers).
+  explicit ExecPort(const std::string& command, uint32_t bytes_per_second = 0);
   ~ExecPort() override;
   ExecPort(const ExecPort&) = delete;
   ExecPort& operator=(const ExecPort&) = delete;
@@ -25,7 +28,7 @@ class ExecPort final : public Port {
   void Write(std::span<const uint8_t> data) override;
   size_t Read(std::span<uint8_t> out, std::chrono::milliseconds timeout) override;
   void Purge() override;
-  uint32_t bytes_per_second() const override { return 0; }
+  uint32_t bytes_per_second() const override { return bytes_per_second_; }
   std::string Describe() const override { return "exec:" + command_; }
 
   // The program's process (and process group) id: tests kill it to cut the
@@ -43,6 +46,7 @@ class ExecPort final : public Port {
   [[noreturn]] void ThrowClosed(const char* what);
 
   std::string command_;
+  uint32_t bytes_per_second_;
   int fd_ = -1;
   pid_t pid_ = -1;
   bool reaped_ = false;

@@ -61,14 +61,15 @@ PortUrl ParsePortUrl(std::string_view url) {
   return parsed;
 }
 
-std::unique_ptr<Port> OpenPort(const PortUrl& url, uint32_t baud) {
+std::unique_ptr<Port> OpenPort(const PortUrl& url, std::optional<uint32_t> baud) {
+  constexpr uint32_t kDefaultBaud = 115200;
   switch (url.kind) {
     case PortUrl::Kind::kExec:
-      return std::make_unique<ExecPort>(url.command);
+      return std::make_unique<ExecPort>(url.command, baud.has_value() ? *baud / 10 : 0);
     case PortUrl::Kind::kFtdi:
-      return std::make_unique<FtdiPort>(url.vendor, url.product, url.serial, baud);
+      return std::make_unique<FtdiPort>(url.vendor, url.product, url.serial, baud.value_or(kDefaultBaud));
     case PortUrl::Kind::kTty:
-      return std::make_unique<TtyPort>(url.path, baud);
+      return std::make_unique<TtyPort>(url.path, baud.value_or(kDefaultBaud));
   }
   throw PortError("unknown port kind");
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,8 +29,9 @@ struct PortUrl {
 // Throws InputError naming what is wrong with `url`.
 PortUrl ParsePortUrl(std::string_view url);
 
-// Opens the port `url` names; `baud` applies to serial links (tty, FTDI).
-// Throws PortError when it cannot be opened.
-std::unique_ptr<Port> OpenPort(const PortUrl& url, uint32_t baud);
+// Opens the port `url` names. `baud` sets serial links (tty, FTDI; 115200
+// when not given) and, when given, the pace timeouts assume on an exec:
+// link (8N1: baud / 10 bytes/s). Throws PortError when it cannot be opened.
+std::unique_ptr<Port> OpenPort(const PortUrl& url, std::optional<uint32_t> baud);
 
 }  // namespace qmc::host::flash
