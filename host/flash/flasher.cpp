@@ -7,6 +7,7 @@
 #include "common/crc32.h"
 #include "host/checkpoint.h"
 #include "host/flash/deflate_block.h"
+#include "host/flash/frame_budget.h"
 
 namespace qmc::host::flash {
 namespace {
@@ -16,11 +17,6 @@ using namespace qmc::flash;
 // Write passes per range: the first writes, the others repair what the
 // device's CRCs show did not land (each followed by a fresh CRC check).
 constexpr int kWritePasses = 3;
-// DATA pieces shrink down to this on a link that loses large frames (a
-// damaged byte costs the whole frame), and grow back after this many
-// pieces get through.
-constexpr uint32_t kMinPieceBytes = 256;
-constexpr int kPiecesBeforeGrowing = 16;
 
 // One range of the image as it lies in the slot: a section, or the boot record.
 struct Range {
@@ -42,19 +38,26 @@ class Flasher {
  public:
   Flasher(ProtocolClient& client, const InfoReply& info, const FlashOptions& options, const FlashProgress& progress,
           FlashSummary& summary)
-      : client_(client), info_(info), options_(options), progress_(progress), summary_(summary) {
-    // A DATA payload is its 8-byte header and the block; the board may take less than 4 KiB.
-    const uint32_t room = info.max_payload > kDataHeaderBytes ? info.max_payload - uint32_t{kDataHeaderBytes} : 0;
-    block_ = std::min<uint32_t>(kMaxDataBytes, room / 64 * 64);
-    if (block_ < kMinPieceBytes) {
+      : client_(client),
+        info_(info),
+        options_(options),
+        progress_(progress),
+        summary_(summary),
+        block_(DataBlockBytes(info)),
+        budget_(block_) {
+    if (block_ < FrameBudget::kMinBytes) {
       throw PortError(client.port().Describe() + ": the board's packets are too small to flash");
     }
-    piece_ = block_;
   }
 
   void Place(const Range& range);
 
  private:
+  // A DATA payload is its 8-byte header and the block; the board may take less than 4 KiB.
+  static uint32_t DataBlockBytes(const InfoReply& info) {
+    const uint32_t room = info.max_payload > kDataHeaderBytes ? info.max_payload - uint32_t{kDataHeaderBytes} : 0;
+    return std::min<uint32_t>(kMaxDataBytes, room / 64 * 64);
+  }
   uint32_t SlotStart(uint8_t window, uint8_t slot) const { return info_.windows[window].slot_offset(slot); }
   std::vector<uint32_t> ExpectedCrcs(std::span<const uint8_t> bytes) const;
   std::vector<uint32_t> DeviceCrcs(uint8_t window, uint32_t offset, uint32_t length);
@@ -77,9 +80,8 @@ class Flasher {
   const FlashProgress& progress_;
   FlashSummary& summary_;
   BlockDeflater deflater_;
-  uint32_t block_ = kMaxDataBytes;
-  uint32_t piece_ = kMaxDataBytes;  // the DATA size the link currently carries
-  int good_pieces_ = 0;
+  uint32_t block_;
+  FrameBudget budget_;  // sizes DATA pieces and CHECKSUM replies to what the link carries
   uint64_t done_ = 0;
 };
 
@@ -94,7 +96,6 @@ std::vector<uint32_t> Flasher::ExpectedCrcs(std::span<const uint8_t> bytes) cons
 
 std::vector<uint32_t> Flasher::DeviceCrcs(uint8_t window, uint32_t offset, uint32_t length) {
   std::vector<uint32_t> crcs;
-  const uint32_t per_request = std::min<uint32_t>(info_.max_payload / 4, 0xFFFF);
   const uint32_t whole = length / block_;
   auto request = [&](uint32_t at, uint32_t block_size, uint32_t count) {
     const ChecksumRequest checksum{window, at, block_size, static_cast<uint16_t>(count)};
@@ -104,8 +105,13 @@ std::vector<uint32_t> Flasher::DeviceCrcs(uint8_t window, uint32_t offset, uint3
     }
     for (uint32_t i = 0; i < count; ++i) crcs.push_back(LoadU32(&reply[4 * i]));
   };
-  for (uint32_t i = 0; i < whole; i += per_request) {
-    request(offset + i * block_, block_, std::min(per_request, whole - i));
+  for (uint32_t i = 0; i < whole;) {
+    const uint32_t done = budget_.Run(client_, [&](uint32_t bytes) {
+      const uint32_t count = std::min(bytes / 4, whole - i);  // 4 reply bytes per CRC
+      request(offset + i * block_, block_, count);
+      return count;
+    });
+    i += done;
   }
   // The last block may be short: the device's CRC covers only the range.
   if (length % block_ != 0) request(offset + whole * block_, length % block_, 1);
@@ -146,20 +152,12 @@ void Flasher::SendBlocks(const Range& range, size_t first, size_t last) {
   const BeginRequest begin{range.window, SlotStart(range.window, summary_.slot) + range.slot_offset + start, length};
   client_.Call(Opcode::kBegin, begin, length);
   for (uint32_t at = 0; at < length;) {
-    const std::span<const uint8_t> raw = range.bytes.subspan(start + at, std::min(piece_, length - at));
-    try {
+    const uint32_t sent = budget_.Run(client_, [&](uint32_t bytes) {
+      const std::span<const uint8_t> raw = range.bytes.subspan(start + at, std::min(bytes, length - at));
       SendPiece(at, raw);
-    } catch (const NoReplyError&) {
-      if (piece_ <= kMinPieceBytes) throw;
-      piece_ = std::max(kMinPieceBytes, piece_ / 2 / 64 * 64);  // offsets stay aligned to any granularity
-      good_pieces_ = 0;
-      continue;
-    }
-    at += static_cast<uint32_t>(raw.size());
-    if (piece_ < block_ && ++good_pieces_ == kPiecesBeforeGrowing) {
-      piece_ = std::min(block_, piece_ * 2);
-      good_pieces_ = 0;
-    }
+      return static_cast<uint32_t>(raw.size());
+    });
+    at += sent;
   }
   try {
     client_.Call(Opcode::kEnd, std::span<const uint8_t>(), length);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/image_reader.h"
+#include "host/flash/frame_budget.h"
 #include "host/image_summary.h"
 
 namespace qmc::host::flash {
@@ -14,7 +15,8 @@ using namespace qmc::flash;
 
 class Reader {
  public:
-  Reader(ProtocolClient& client, const InfoReply& info) : client_(client), info_(info) {}
+  Reader(ProtocolClient& client, const InfoReply& info)
+      : client_(client), info_(info), budget_(std::min<uint32_t>(info.max_payload, kMaxDataBytes)) {}
 
   uint8_t WindowOf(image::Window kind) const {
     for (uint8_t i = 0; i < info_.window_count; ++i) {
@@ -29,13 +31,17 @@ class Reader {
     if (uint64_t{slot_offset} + out.size() > w.slot_size) {
       throw NoImageError("the board's boot record places a section outside its slot");
     }
-    const uint32_t chunk = std::min<uint32_t>(info_.max_payload, kMaxDataBytes);
-    for (size_t done = 0; done < out.size(); done += chunk) {
-      const auto n = static_cast<uint16_t>(std::min<size_t>(chunk, out.size() - done));
-      const ReadRequest request{window, static_cast<uint32_t>(w.slot_offset(info_.active_slot) + slot_offset + done), n};
-      const std::vector<uint8_t> bytes = client_.Call(Opcode::kRead, request, n);
-      if (bytes.size() != n) throw PortError(client_.port().Describe() + ": READ's reply has the wrong length");
-      std::memcpy(out.data() + done, bytes.data(), n);
+    for (size_t done = 0; done < out.size();) {
+      const uint16_t n = budget_.Run(client_, [&](uint32_t budget) {
+        const auto length = static_cast<uint16_t>(std::min<size_t>(budget, out.size() - done));
+        const ReadRequest request{window, static_cast<uint32_t>(w.slot_offset(info_.active_slot) + slot_offset + done),
+                                  length};
+        const std::vector<uint8_t> bytes = client_.Call(Opcode::kRead, request, length);
+        if (bytes.size() != length) throw PortError(client_.port().Describe() + ": READ's reply has the wrong length");
+        std::memcpy(out.data() + done, bytes.data(), length);
+        return length;
+      });
+      done += n;
       if (progress_) progress_(bytes_read_ += n, total_);
     }
   }
@@ -48,6 +54,7 @@ class Reader {
  private:
   ProtocolClient& client_;
   const InfoReply& info_;
+  FrameBudget budget_;  // sizes READ replies to what the link carries
   ReadProgress progress_;
   uint64_t bytes_read_ = 0;
   uint64_t total_ = 0;
