@@ -30,6 +30,12 @@ inline std::string Slurp(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// The shipped default model as `qmc pack` takes it: checkpoint and tokenizer.
+inline std::string Stories260K() {
+  const std::filesystem::path shared = QMC_SHARED_DIR;
+  return (shared / "models/stories260K.bin").string() + " --tokenizer " + (shared / "models/tok512.bin").string();
+}
+
 // Runs qmc with `args`; stdout and stderr go through files in `dir`.
 struct CliRun {
   int exit_code;

@@ -74,10 +74,7 @@ class FirmwareEmu : public ::testing::Test {
   // Packs stories260K with `scheme` and returns the image path.
   fs::path Pack(const std::string& scheme) {
     const fs::path image = dir_ / (scheme + ".qmc");
-    const CliRun r = Qmc("pack " + (kShared / "models/stories260K.bin").string() + " --tokenizer " +
-                             (kShared / "models/tok512.bin").string() + " -q --scheme " + scheme + " -o " +
-                             image.string(),
-                         dir_);
+    const CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q --scheme " + scheme + " -o " + image.string(), dir_);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return image;
   }

@@ -63,10 +63,7 @@ class FirmwareM55 : public ::testing::Test {
 
   fs::path Pack(const std::string& scheme) {
     const fs::path image = dir_ / (scheme + ".qmc");
-    const CliRun r = Qmc("pack " + (kShared / "models/stories260K.bin").string() + " --tokenizer " +
-                             (kShared / "models/tok512.bin").string() + " -q --scheme " + scheme + " -o " +
-                             image.string(),
-                         dir_);
+    const CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q --scheme " + scheme + " -o " + image.string(), dir_);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return image;
   }

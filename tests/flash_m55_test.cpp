@@ -46,10 +46,7 @@ class FlashM55 : public ::testing::Test {
     dir_ = qmc::testing::FreshTestDir("qmc_flash_m55_");
     board_ = dir_ / "board";
     image_ = dir_ / "b3.qmc";
-    const CliRun r = Qmc("pack " + (kShared / "models/stories260K.bin").string() + " --tokenizer " +
-                             (kShared / "models/tok512.bin").string() + " -q --scheme qmc --bits 3 -o " +
-                             image_.string(),
-                         dir_);
+    const CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q --scheme qmc --bits 3 -o " + image_.string(), dir_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   void TearDown() override {

@@ -34,7 +34,7 @@ class PackCli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string Stories() const {
-    return (kShared / "models/stories260K.bin").string() + " --tokenizer " + (kShared / "models/tok512.bin").string();
+    return qmc::testing::Stories260K();
   }
 
   // Only the captured stdout/stderr remain: no image, no temporary file.
