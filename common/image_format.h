@@ -12,7 +12,7 @@ static_assert(std::endian::native == std::endian::little, "the image is little-e
 
 inline constexpr uint32_t kMagic = 0x49434D51u;  // bytes "QMCI"
 inline constexpr uint16_t kVersionMajor = 1;
-inline constexpr uint16_t kVersionMinor = 0;
+inline constexpr uint16_t kVersionMinor = 1;  // 1.1: the split scheme, outlier_bits, preset
 inline constexpr uint32_t kMaxSections = 16;
 inline constexpr uint32_t kTensorNameSize = 40;
 inline constexpr uint32_t kSectionAlignment = 64;  // in the file and in a window
@@ -42,6 +42,8 @@ enum class Scheme : uint8_t {
   kF16 = 1,
   kGroupAffine = 2,  // w = scale * (code - zero) per group; outliers in CSR
   kMxInt4 = 3,       // w = 2^(e-127) * int4 per block of 32
+  kSplit = 4,        // the paper's split: compact inlier codes in ReRAM, quantized
+                     // outliers + their bitmap in MRAM (common/split_layout.h)
 };
 
 inline constexpr uint32_t kModelSharedClassifier = 1u << 0;
@@ -75,11 +77,13 @@ struct Header {
   uint32_t quantizer;             // Quantizer
   ModelConfig model;
   float outlier_ratio;            // rho the image was packed with (0 if none)
-  uint8_t reserved[40];           // zero
+  char preset[16];                // the qmc pack preset, NUL-padded ASCII; empty when none (1.1)
+  uint8_t reserved[24];           // zero
   uint32_t header_crc;            // CRC-32 of bytes [0, 124) then the section table
 };
 static_assert(sizeof(Header) == 128);
 static_assert(offsetof(Header, model) == 32);
+static_assert(offsetof(Header, preset) == 84);
 static_assert(offsetof(Header, header_crc) == 124);
 
 struct SectionEntry {
@@ -107,17 +111,19 @@ struct TensorEntry {
   uint8_t scheme;              // Scheme
   uint8_t bits;                // bits per weight code (32, 16, 2..4)
   uint8_t cell_bits;           // bits per MLC cell (1..3); 0 for dense schemes
-  uint8_t reserved0;
-  uint16_t group_size;         // weights per scale; 0 for dense schemes
+  uint8_t outlier_bits;        // split: bits per outlier code (4..8); 0 otherwise (1.1)
+  uint16_t group_size;         // weights per scale (split: inlier codes per scale); 0 for dense schemes
   uint16_t reserved1;
   uint32_t rows;
   uint32_t cols;               // a vector is 1 x cols
   uint32_t outlier_count;
   BlobRef data;                // dense values, or packed inlier codes
   BlobRef scales;              // {fp16 scale, fp16 zero} per group, or E8M0 per block
-  BlobRef outliers;            // u32 row_start[rows + 1], then {u16 col, fp16 value}
+  BlobRef outliers;            // group-affine: u32 row_start[rows + 1], then {u16 col, fp16 value};
+                               // split: row starts, bitmap, outlier codes (common/split_layout.h)
 };
 static_assert(sizeof(TensorEntry) == 96);
+static_assert(offsetof(TensorEntry, outlier_bits) == 43);
 static_assert(offsetof(TensorEntry, data) == 60);
 
 struct OutlierEntry {

@@ -6,6 +6,7 @@
 #include "common/half.h"
 #include "common/model_tensors.h"
 #include "common/quant_layout.h"
+#include "common/split_layout.h"
 
 namespace qmc::image {
 namespace {
@@ -68,6 +69,12 @@ Status ImageView::LoadBootRecord(std::span<const uint8_t> record) {
 
   // The CRC holds, so what follows catches writer bugs and crafted images.
   if (!AllZero(h.reserved, sizeof h.reserved)) return Error(StatusCode::kInvalidValue, "reserved header bytes are not zero");
+  uint32_t preset_length = 0;
+  while (preset_length < sizeof h.preset && h.preset[preset_length] != '\0') ++preset_length;
+  if (preset_length == sizeof h.preset ||
+      !AllZero(reinterpret_cast<const uint8_t*>(h.preset) + preset_length, sizeof h.preset - preset_length)) {
+    return Error(StatusCode::kInvalidValue, "preset name is not NUL-terminated and NUL-padded");
+  }
   if (h.quantizer > static_cast<uint32_t>(Quantizer::kMxInt4)) return Error(StatusCode::kInvalidValue, "unknown quantizer");
   if (!(h.outlier_ratio >= 0.0f && h.outlier_ratio < 1.0f)) return Error(StatusCode::kInvalidValue, "outlier ratio out of range");
   if (Status s = ValidateModelConfig(h.model); !s.ok()) return s;
@@ -232,7 +239,9 @@ Status ImageView::ValidateTensor(uint32_t i) const {
   if (!AllZero(reinterpret_cast<const uint8_t*>(t.name) + name_length, kTensorNameSize - name_length)) {
     return TensorError(StatusCode::kInvalidValue, "tensor name padding is not zero", i);
   }
-  if (t.reserved0 != 0 || t.reserved1 != 0) return TensorError(StatusCode::kInvalidValue, "reserved tensor fields are not zero", i);
+  if (t.reserved1 != 0) return TensorError(StatusCode::kInvalidValue, "reserved tensor fields are not zero", i);
+  const bool split = t.scheme == static_cast<uint8_t>(Scheme::kSplit);
+  if (!split && t.outlier_bits != 0) return TensorError(StatusCode::kInvalidValue, "outlier bits set on a scheme without them", i);
   if (t.rows == 0 || t.cols == 0) return TensorError(StatusCode::kInvalidValue, "tensor has a zero dimension", i);
 
   // Each blob must lie inside a section of the kind its role requires.
@@ -290,6 +299,19 @@ Status ImageView::ValidateTensor(uint32_t i) const {
       }
       break;
     }
+    case Scheme::kSplit: {
+      if (t.bits < 2 || t.bits > 4) return TensorError(StatusCode::kInvalidValue, "unsupported code bits", i);
+      if (t.cell_bits < 1 || t.cell_bits > 3) return TensorError(StatusCode::kInvalidValue, "unsupported cell bits", i);
+      if (t.outlier_bits < quant::kMinOutlierBits || t.outlier_bits > quant::kMaxOutlierBits) {
+        return TensorError(StatusCode::kInvalidValue, "unsupported outlier bits", i);
+      }
+      if (t.group_size == 0) return TensorError(StatusCode::kInvalidValue, "invalid group size", i);
+      if (t.outlier_count > count) return TensorError(StatusCode::kInvalidValue, "more outliers than weights", i);
+      data_length = quant::SplitDataBytes(t.rows, t.cols, t.outlier_count, t.bits, t.cell_bits);
+      scales_length = quant::SplitScalesBytes(t.rows, t.cols, t.group_size);
+      outliers_length = quant::SplitOutliersBytes(t.rows, t.cols, t.outlier_count, t.outlier_bits);
+      break;
+    }
     default: return TensorError(StatusCode::kInvalidValue, "unknown tensor scheme", i);
   }
   if (data_length > 0xFFFFFFFFu || scales_length > 0xFFFFFFFFu || outliers_length > 0xFFFFFFFFu) {
@@ -298,6 +320,7 @@ Status ImageView::ValidateTensor(uint32_t i) const {
   if (Status s = check_blob(t.data, data_length, data_kind, data_alt); !s.ok()) return s;
   if (Status s = check_blob(t.scales, scales_length, SectionKind::kParams, SectionKind::kParams); !s.ok()) return s;
   if (Status s = check_blob(t.outliers, outliers_length, SectionKind::kParams, SectionKind::kParams); !s.ok()) return s;
+  if (split) return ValidateSplitIndex(t, i);
   if (t.outlier_count == 0) return Status::Ok();
 
   // The outlier CSR: row starts ascend to the count; columns ascend within a row.
@@ -321,6 +344,32 @@ Status ImageView::ValidateTensor(uint32_t i) const {
     }
   }
   if (LoadU32(row_start + t.rows * 4u) != t.outlier_count) {
+    return TensorError(StatusCode::kInvalidValue, "outlier table does not end at the outlier count", i);
+  }
+  return Status::Ok();
+}
+
+// The split index: row starts ascend to the count, each row's bitmap holds
+// exactly its outliers and no bit past the last column. Data may be zero
+// length (every weight an outlier), so its blob may be absent.
+Status ImageView::ValidateSplitIndex(const TensorEntry& t, uint32_t i) const {
+  const uint8_t* index = blob(t.outliers).data();
+  const uint8_t* bitmap = index + quant::SplitBitmapOffset(t.rows);
+  const uint32_t words = quant::BitmapWordsPerRow(t.cols);
+  const uint32_t tail_bits = t.cols % 32u;
+  if (LoadU32(index) != 0) return TensorError(StatusCode::kInvalidValue, "outlier table does not start at 0", i);
+  for (uint32_t r = 0; r < t.rows; ++r) {
+    const uint32_t begin = LoadU32(index + r * 4u);
+    const uint32_t end = LoadU32(index + (r + 1u) * 4u);
+    if (end < begin || end > t.outlier_count) return TensorError(StatusCode::kInvalidValue, "outlier row starts out of order", i);
+    uint32_t set = 0;
+    for (uint32_t w = 0; w < words; ++w) set += static_cast<uint32_t>(__builtin_popcount(LoadU32(bitmap + (static_cast<size_t>(r) * words + w) * 4u)));
+    if (set != end - begin) return TensorError(StatusCode::kInvalidValue, "outlier bitmap does not match the row starts", i);
+    if (tail_bits != 0 && (LoadU32(bitmap + (static_cast<size_t>(r) * words + words - 1u) * 4u) >> tail_bits) != 0) {
+      return TensorError(StatusCode::kOutOfBounds, "outlier bitmap marks a column past the row", i);
+    }
+  }
+  if (LoadU32(index + t.rows * 4u) != t.outlier_count) {
     return TensorError(StatusCode::kInvalidValue, "outlier table does not end at the outlier count", i);
   }
   return Status::Ok();

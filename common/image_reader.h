@@ -58,6 +58,7 @@ class ImageView {
   Status CheckSectionSet() const;
   Status ValidateTensor(uint32_t i) const;
   Status ValidateTokenizer() const;
+  Status ValidateSplitIndex(const TensorEntry& t, uint32_t i) const;
   uint32_t SectionOfKind(SectionKind kind) const;
 
   Header header_{};

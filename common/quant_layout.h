@@ -20,43 +20,49 @@ inline constexpr int kMxScaleBias = 127;
 
 constexpr uint32_t CellsPerWord(uint32_t cell_bits) { return 32u / cell_bits; }
 
-constexpr uint32_t WordsPerRow(uint32_t cols, uint32_t bits, uint32_t cell_bits) {
-  const uint64_t stream_bits = static_cast<uint64_t>(cols) * bits;
+// Words holding a stream of `codes` b-bit codes.
+constexpr uint64_t StreamWords(uint64_t codes, uint32_t bits, uint32_t cell_bits) {
+  const uint64_t stream_bits = codes * bits;
   const uint64_t bits_per_word = static_cast<uint64_t>(CellsPerWord(cell_bits)) * cell_bits;
-  return static_cast<uint32_t>((stream_bits + bits_per_word - 1) / bits_per_word);
+  return (stream_bits + bits_per_word - 1) / bits_per_word;
+}
+
+constexpr uint32_t WordsPerRow(uint32_t cols, uint32_t bits, uint32_t cell_bits) {
+  return static_cast<uint32_t>(StreamWords(cols, bits, cell_bits));
 }
 
 constexpr uint32_t GroupsPerRow(uint32_t cols, uint32_t group_size) {
   return (cols + group_size - 1) / group_size;
 }
 
-// Reads cell `cell` of a row's words.
-constexpr uint32_t ReadCell(const uint32_t* row_words, uint32_t cell, uint32_t cell_bits) {
+// Reads cell `cell` of a row's words. Code and cell indices are 64-bit: a
+// split tensor's inlier stream runs through the whole tensor.
+constexpr uint32_t ReadCell(const uint32_t* row_words, uint64_t cell, uint32_t cell_bits) {
   const uint32_t per_word = CellsPerWord(cell_bits);
-  const uint32_t shift = (cell % per_word) * cell_bits;
+  const auto shift = static_cast<uint32_t>(cell % per_word) * cell_bits;
   return (row_words[cell / per_word] >> shift) & ((1u << cell_bits) - 1u);
 }
 
 // Reads code k of a row: the reference decoder every optimised kernel must match.
-constexpr uint32_t ReadCode(const uint32_t* row_words, uint32_t k, uint32_t bits, uint32_t cell_bits) {
+constexpr uint32_t ReadCode(const uint32_t* row_words, uint64_t k, uint32_t bits, uint32_t cell_bits) {
   uint32_t code = 0;
-  const uint32_t first = k * bits;
+  const uint64_t first = k * bits;
   for (uint32_t i = 0; i < bits; ++i) {
-    const uint32_t stream_bit = first + i;
+    const uint64_t stream_bit = first + i;
     const uint32_t cell = ReadCell(row_words, stream_bit / cell_bits, cell_bits);
-    code |= ((cell >> (stream_bit % cell_bits)) & 1u) << i;
+    code |= ((cell >> static_cast<uint32_t>(stream_bit % cell_bits)) & 1u) << i;
   }
   return code;
 }
 
 // Writes code k of a row whose words start zeroed.
-constexpr void WriteCode(uint32_t* row_words, uint32_t k, uint32_t code, uint32_t bits, uint32_t cell_bits) {
+constexpr void WriteCode(uint32_t* row_words, uint64_t k, uint32_t code, uint32_t bits, uint32_t cell_bits) {
   const uint32_t per_word = CellsPerWord(cell_bits);
-  const uint32_t first = k * bits;
+  const uint64_t first = k * bits;
   for (uint32_t i = 0; i < bits; ++i) {
-    const uint32_t stream_bit = first + i;
-    const uint32_t cell = stream_bit / cell_bits;
-    const uint32_t shift = (cell % per_word) * cell_bits + stream_bit % cell_bits;
+    const uint64_t stream_bit = first + i;
+    const uint64_t cell = stream_bit / cell_bits;
+    const auto shift = static_cast<uint32_t>(cell % per_word) * cell_bits + static_cast<uint32_t>(stream_bit % cell_bits);
     row_words[cell / per_word] |= ((code >> i) & 1u) << shift;
   }
 }

@@ -73,6 +73,7 @@ std::vector<uint8_t> BuildImage(const ImageContents& contents) {
     e.scheme = static_cast<uint8_t>(t.scheme);
     e.bits = t.bits;
     e.cell_bits = t.cell_bits;
+    e.outlier_bits = t.outlier_bits;
     e.group_size = t.group_size;
     e.rows = t.rows;
     e.cols = t.cols;
@@ -117,6 +118,8 @@ std::vector<uint8_t> BuildImage(const ImageContents& contents) {
   header.quantizer = static_cast<uint32_t>(contents.quantizer);
   header.model = contents.config;
   header.outlier_ratio = contents.outlier_ratio;
+  if (contents.preset.size() >= sizeof header.preset) throw InputError("preset name too long for the image: " + contents.preset);
+  std::memcpy(header.preset, contents.preset.data(), contents.preset.size());
   header.header_crc = image::HeaderCrc(header, table.data());
 
   std::vector<uint8_t> out(image_size, 0);

@@ -14,6 +14,7 @@ struct ImageContents {
   image::ModelConfig config{};
   image::Quantizer quantizer = image::Quantizer::kQmc;
   float outlier_ratio = 0.0f;
+  std::string preset;  // the qmc pack preset, "" for none
   std::vector<uint8_t> tokenizer;        // llama2.c tokenizer.bin bytes
   std::vector<QuantizedTensor> tensors;  // in RequiredTensors order
 };

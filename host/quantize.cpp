@@ -5,6 +5,7 @@
 
 #include "common/half.h"
 #include "common/quant_layout.h"
+#include "common/split_layout.h"
 
 namespace qmc::host {
 namespace {
@@ -43,7 +44,8 @@ QuantizedTensor Dense(const TensorSpec& spec, const Tensor& tensor, image::Schem
   return q;
 }
 
-QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options, bool outliers) {
+QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantOptions options, bool outliers) {
+  if (options.group_size == kPerChannel) options.group_size = tensor.cols;
   std::vector<uint32_t> outlier_index;
   std::vector<bool> is_outlier;
   if (outliers) {
@@ -114,12 +116,18 @@ void ValidateOptions(const QuantOptions& o) {
   using image::Quantizer;
   if (o.quantizer == Quantizer::kRtn || o.quantizer == Quantizer::kQmc) {
     if (o.bits < 2 || o.bits > 4) throw InputError("--bits must be 2, 3 or 4");
-    if (o.group_size < 1 || o.group_size > 4096) throw InputError("--group must be between 1 and 4096");
+    if (o.group_size != kPerChannel && (o.group_size < 1 || o.group_size > 4096)) {
+      throw InputError("--group must be between 1 and 4096, or channel");
+    }
   }
   if (o.cell_bits < 1 || o.cell_bits > 3) throw InputError("--cell-bits must be 1, 2 or 3");
-  if (o.quantizer == Quantizer::kQmc && !(o.outlier_ratio >= 0.0 && o.outlier_ratio <= 0.5)) {
-    throw InputError("--outlier-ratio must be between 0 and 0.5");
+  if (o.quantizer == Quantizer::kQmc) {
+    if (!(o.outlier_ratio >= 0.0 && o.outlier_ratio <= 0.9)) throw InputError("--outlier-ratio must be between 0 and 0.9");
+    if (o.outlier_bits != 0 && (o.outlier_bits < quant::kMinOutlierBits || o.outlier_bits > quant::kMaxOutlierBits)) {
+      throw InputError("--outlier-bits must be 4 to 8, or fp16");
+    }
   }
+  if (!(o.inlier_noise >= 0.0 && o.inlier_noise <= 4.0)) throw InputError("inlier noise weight must be in [0, 4]");
 }
 
 std::vector<uint8_t> PackCodes(const std::vector<uint8_t>& codes, uint32_t rows, uint32_t cols, uint32_t bits,
@@ -145,7 +153,13 @@ QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, con
     q = Dense(spec, tensor, image::Scheme::kF16);
   } else if (options.quantizer == Quantizer::kMxInt4) {
     q = MxInt4(tensor, options);
+  } else if (options.quantizer == Quantizer::kQmc && options.outlier_bits != 0) {
+    if (tensor.cols > 65535) throw InputError("tensor " + spec.name + ": rows wider than 65535 columns");
+    q = QuantizeSplit(tensor, options);
   } else {
+    if (tensor.cols > 65535 && options.group_size == kPerChannel) {
+      throw InputError("tensor " + spec.name + ": rows too wide for one channel group");
+    }
     q = GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc);
   }
   q.name = spec.name;

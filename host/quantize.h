@@ -20,13 +20,23 @@ enum class EmbeddingMode { kQuantize, kFp16 };
 
 struct QuantOptions {
   image::Quantizer quantizer = image::Quantizer::kQmc;
-  uint32_t bits = 3;         // rtn, qmc
-  uint32_t group_size = 64;  // rtn, qmc
+  uint32_t bits = 3;         // rtn, qmc: inlier code bits
+  uint32_t group_size = 64;  // rtn, qmc: weights (split: inliers) per scale; kPerChannel: one per row
   uint32_t cell_bits = 3;    // all packed schemes
   double outlier_ratio = 0.005;
   OutlierBalance balance = OutlierBalance::kTensor;
   EmbeddingMode embedding = EmbeddingMode::kQuantize;
+  // qmc: 0 keeps outliers exact (fp16, group-affine scheme); 4..8 quantizes
+  // them per row to that many bits (the paper's split scheme).
+  uint32_t outlier_bits = 0;
+  // The noise-aware scale objective's weight: the expected squared code error
+  // of one stored inlier, in code levels (p- + p+ for ±1-level errors; from
+  // the device profile and the cell mode). 0: plain MSE.
+  double inlier_noise = 0.0;
+  std::string preset;  // recorded in the image header
 };
+
+inline constexpr uint32_t kPerChannel = 0;
 
 // Throws InputError when the options make no sense together.
 void ValidateOptions(const QuantOptions& options);
@@ -39,15 +49,40 @@ struct QuantizedTensor {
   image::Scheme scheme = image::Scheme::kF32;
   uint8_t bits = 32;
   uint8_t cell_bits = 0;
+  uint8_t outlier_bits = 0;  // split only
   uint16_t group_size = 0;
   std::vector<uint8_t> data;      // dense values or packed code words, little-endian
   std::vector<uint8_t> scales;    // {fp16 scale, fp16 zero} per group, or E8M0 per block
-  std::vector<uint8_t> outliers;  // CSR: u32 row_start[rows + 1], then {u16 col, fp16 value}
+  std::vector<uint8_t> outliers;  // CSR: u32 row_start[rows + 1], then {u16 col, fp16 value}; split: index + codes
   uint32_t outlier_count = 0;
   std::vector<float> reconstruction;  // the weights the image decodes to
 };
 
 QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options);
+
+// The scale search shared by every affine quantizer: candidate ranges are
+// the value range shrunk by 1, 1 − step, …, 1 − (steps − 1)·step. With
+// `holds_zero` the range is widened to hold 0 and shrunk towards it, and the
+// zero point is a code (inliers: 0 decodes exactly); without, the range is
+// the values' own, shrunk about its middle, and the zero point any integer
+// fp16 holds exactly (|zero| ≤ 2048; outliers, often all of one sign). The
+// objective is Σ (w − ŵ)² + n · noise · scale², the paper's noise-aware loss.
+struct AffineGrid {
+  int steps;
+  float step;
+  bool holds_zero;
+};
+inline constexpr AffineGrid kGroupGrid{25, 0.02f, true};   // rtn and exact-outlier qmc
+inline constexpr AffineGrid kInlierGrid{50, 0.015f, true};  // the split scheme's inliers
+inline constexpr AffineGrid kOutlierGrid{50, 0.015f, false};
+struct AffineFit {
+  uint16_t scale = 0;  // fp16
+  uint16_t zero = 0;   // fp16, an integer
+  double loss = 0.0;
+};
+AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineGrid& grid, double noise);
+// The code of w under a fit (clamped to [0, max_code]).
+uint32_t AffineCode(float w, const AffineFit& fit, uint32_t max_code);
 
 // Per group of `group_size` along each row (the last group may be partial):
 // asymmetric `bits`-bit codes with an integer zero point, the clipping range
@@ -60,6 +95,9 @@ struct GroupCodes {
 };
 GroupCodes QuantizeGroupAffine(const Tensor& tensor, const std::vector<bool>& is_outlier, uint32_t bits,
                                uint32_t group_size);
+
+// The paper's split (image::Scheme::kSplit) with options.outlier_bits > 0.
+QuantizedTensor QuantizeSplit(const Tensor& tensor, const QuantOptions& options);
 
 // OCP MX INT4: blocks of 32 along each row share an E8M0 exponent.
 struct MxCodes {

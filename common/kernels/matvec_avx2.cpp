@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/kernels/fast_half.h"
+#include "common/kernels/matvec_scalar.h"
 #include "common/kernels/packed_tensor.h"
 #include "common/kernels/unpack_codes.h"
 
@@ -282,6 +283,7 @@ QMC_AVX2 void MatVec(const image::ImageView& image, const image::TensorEntry& t,
     }
     case image::Scheme::kGroupAffine: return PackedMatVec<AffineScaleVectors>(image, t, 0u, x, y, row_buffer);
     case image::Scheme::kMxInt4: return PackedMatVec<MxScaleVectors>(image, t, kMxCodeFlip, x, y, row_buffer);
+    case image::Scheme::kSplit: return MatVecScalar(image, t, x, y, row_buffer);  // TODO(split kernels): vector version
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <utility>
 
+#include "common/kernels/matvec_scalar.h"
 #include "common/kernels/packed_tensor.h"
 #include "common/kernels/unpack_codes.h"
 
@@ -284,6 +285,7 @@ void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, co
     }
     case image::Scheme::kGroupAffine: return PackedMatVec<AffineScaleVectors>(image, t, 0u, x, y, row_buffer);
     case image::Scheme::kMxInt4: return PackedMatVec<MxScaleVectors>(image, t, kMxCodeFlip, x, y, row_buffer);
+    case image::Scheme::kSplit: return MatVecScalar(image, t, x, y, row_buffer);  // TODO(split kernels): vector version
   }
 }
 

@@ -1,5 +1,6 @@
 #include "common/kernels/matvec_scalar.h"
 
+#include "common/kernels/code_stream.h"
 #include "common/kernels/fast_half.h"
 #include "common/kernels/packed_tensor.h"
 #include "common/kernels/unpack_codes.h"
@@ -55,6 +56,48 @@ void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, ui
   }
 }
 
+// One split row: the inliers (clear bitmap bits, in column order) group by
+// group, then the outliers (set bits) under their one scale. Walking the
+// bits of each bitmap word keeps the loops free of per-weight branches.
+float SplitRowDot(const SplitTensor& p, const image::TensorEntry& t, uint32_t r, const float* x) {
+  const uint8_t* scales = p.RowScales(r);
+  const uint32_t* bitmap = p.RowBitmap(r);
+  CodeStream inliers(p.inlier_words, p.InlierFirst(r), t.bits, t.cell_bits);
+  float sum = 0.0f, group_sum = 0.0f;
+  uint32_t group = 0, left = t.group_size;
+  GroupScale s = AffineScale(scales, 1);
+  for (uint32_t w = 0; w < p.bitmap_words; ++w) {
+    const float* xw = x + w * 32u;
+    for (uint32_t m = ~bitmap[w] & p.ColumnMask(w); m != 0; m &= m - 1u) {
+      if (left == 0) {  // the previous group is complete: its scale is applied
+        sum += s.scale * group_sum;
+        group_sum = 0.0f;
+        left = t.group_size;
+        s = AffineScale(scales, 1u + ++group);
+      }
+      group_sum += (static_cast<float>(inliers.Next()) - s.zero) * xw[__builtin_ctz(m)];
+      --left;
+    }
+  }
+  sum += s.scale * group_sum;
+
+  CodeStream outliers(p.outlier_words, p.OutlierFirst(r), t.outlier_bits, 1);
+  const GroupScale o = AffineScale(scales, 0);
+  float outlier_sum = 0.0f;
+  for (uint32_t w = 0; w < p.bitmap_words; ++w) {
+    const float* xw = x + w * 32u;
+    for (uint32_t m = bitmap[w]; m != 0; m &= m - 1u) {
+      outlier_sum += (static_cast<float>(outliers.Next()) - o.zero) * xw[__builtin_ctz(m)];
+    }
+  }
+  return sum + o.scale * outlier_sum;
+}
+
+void SplitMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y) {
+  const SplitTensor p(image, t);
+  for (uint32_t r = 0; r < t.rows; ++r) y[r] = SplitRowDot(p, t, r, x);
+}
+
 }  // namespace
 
 void MatVecScalar(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
@@ -77,6 +120,7 @@ void MatVecScalar(const image::ImageView& image, const image::TensorEntry& t, co
     }
     case image::Scheme::kGroupAffine: return PackedMatVec<AffineScale>(image, t, 0u, x, y, row_buffer);
     case image::Scheme::kMxInt4: return PackedMatVec<MxScale>(image, t, kMxCodeFlip, x, y, row_buffer);
+    case image::Scheme::kSplit: return SplitMatVec(image, t, x, y);
   }
 }
 

@@ -8,6 +8,7 @@
 #include "common/half.h"
 #include "common/image_reader.h"
 #include "common/quant_layout.h"
+#include "common/split_layout.h"
 
 namespace qmc::kernels {
 
@@ -76,6 +77,39 @@ struct PackedTensor {
   uint32_t scale_bytes_per_row;
   const uint8_t* outliers;  // the CSR table, or nullptr without outliers
   uint32_t rows;
+};
+
+// A split tensor's pieces (common/split_layout.h), shared by every
+// optimised kernel.
+struct SplitTensor {
+  SplitTensor(const image::ImageView& image, const image::TensorEntry& t)
+      : inlier_words(reinterpret_cast<const uint32_t*>(image.blob(t.data).data())),
+        index(image.blob(t.outliers).data()),
+        bitmap(reinterpret_cast<const uint32_t*>(index + quant::SplitBitmapOffset(t.rows))),
+        outlier_words(reinterpret_cast<const uint32_t*>(index + quant::SplitCodesOffset(t.rows, t.cols))),
+        scales(image.blob(t.scales).data()),
+        scale_bytes_per_row(quant::SplitScalePairsPerRow(t.cols, t.group_size) * 4u),
+        bitmap_words(quant::BitmapWordsPerRow(t.cols)),
+        cols(t.cols) {}
+
+  const uint32_t* RowBitmap(uint32_t row) const { return bitmap + static_cast<size_t>(row) * bitmap_words; }
+  // Pair 0 is the outliers' scale, pairs 1.. the inlier groups'.
+  const uint8_t* RowScales(uint32_t row) const { return scales + static_cast<size_t>(row) * scale_bytes_per_row; }
+  uint64_t OutlierFirst(uint32_t row) const { return LoadU32(index + row * 4u); }
+  uint64_t InlierFirst(uint32_t row) const { return static_cast<uint64_t>(row) * cols - OutlierFirst(row); }
+  // The bits of bitmap word `w` that are columns of the row.
+  uint32_t ColumnMask(uint32_t w) const {
+    return w + 1u == bitmap_words && cols % 32u != 0 ? (1u << (cols % 32u)) - 1u : ~0u;
+  }
+
+  const uint32_t* inlier_words;
+  const uint8_t* index;
+  const uint32_t* bitmap;
+  const uint32_t* outlier_words;
+  const uint8_t* scales;
+  uint32_t scale_bytes_per_row;
+  uint32_t bitmap_words;
+  uint32_t cols;
 };
 
 }  // namespace qmc::kernels
