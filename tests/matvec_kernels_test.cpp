@@ -214,6 +214,33 @@ INSTANTIATE_TEST_SUITE_P(AllCellLayouts, PackedKernels,
                                   std::to_string(std::get<1>(info.param));
                          });
 
+// The paper's split scheme: a tensor-wide inlier stream that rows enter
+// mid-word, a bitmap, quantized outliers; per channel and per group of
+// inliers, over outlier widths and shares, widths 288/172 and 97/40/1.
+TEST_P(PackedKernels, SplitEqualsTheReference) {
+  const auto [bits, cell_bits] = GetParam();
+  const host::Checkpoint shapes[] = {testing::RandomCheckpoint(288, 172, 7), testing::RandomCheckpoint(97, 40, 8),
+                                     testing::RandomCheckpoint(97, 1, 9)};
+  for (const host::Checkpoint& checkpoint : shapes) {
+    for (uint32_t group_size : {host::kPerChannel, 32u, 40u}) {
+      for (const auto& [outlier_bits, rho] : {std::pair{5u, 0.3}, std::pair{4u, 0.1}, std::pair{8u, 0.5}}) {
+        host::QuantOptions options;
+        options.bits = bits;
+        options.cell_bits = cell_bits;
+        options.group_size = group_size;
+        options.outlier_bits = outlier_bits;
+        options.outlier_ratio = rho;
+        const host::PackedModel packed = host::PackModel(checkpoint, options);
+        const std::string label = "split dim " + std::to_string(checkpoint.config.dim) + " hidden " +
+                                  std::to_string(checkpoint.config.hidden_dim) + " group " + std::to_string(group_size) +
+                                  " outlier bits " + std::to_string(outlier_bits) + " rho " + std::to_string(rho);
+        ExpectKernelsMatchReference(packed, label, outlier_bits);
+        ExpectSharedCheckPasses(packed, label);
+      }
+    }
+  }
+}
+
 TEST(DenseAndMxKernels, EqualTheReferenceOnRandomTensors) {
   for (const host::Checkpoint& checkpoint : {testing::RandomCheckpoint(288, 172, 3), testing::RandomCheckpoint(97, 40, 4)}) {
     const std::string dim = "dim " + std::to_string(checkpoint.config.dim);

@@ -45,6 +45,8 @@ TEST(Quantize, ImageDecodesToTheQuantizersReconstructionBitForBit) {
     Quantizer q;
     uint32_t bits, cell_bits, group;
     OutlierBalance balance;
+    uint32_t outlier_bits = 0;
+    double rho = 0.01;
   };
   std::vector<Case> cases = {{Quantizer::kF32, 3, 3, 64, OutlierBalance::kTensor},
                              {Quantizer::kFp16, 3, 3, 64, OutlierBalance::kTensor},
@@ -55,8 +57,14 @@ TEST(Quantize, ImageDecodesToTheQuantizersReconstructionBitForBit) {
     for (uint32_t cell = 1; cell <= 3; ++cell) {
       cases.push_back({Quantizer::kQmc, bits, cell, 64, OutlierBalance::kTensor});
       cases.push_back({Quantizer::kRtn, bits, cell, 32, OutlierBalance::kTensor});
+      cases.push_back({Quantizer::kQmc, bits, cell, kPerChannel, OutlierBalance::kTensor, 5, 0.3});
     }
   }
+  cases.push_back({Quantizer::kRtn, 4, 2, kPerChannel, OutlierBalance::kTensor});
+  cases.push_back({Quantizer::kQmc, 3, 2, 32, OutlierBalance::kRow, 4, 0.5});
+  cases.push_back({Quantizer::kQmc, 3, 3, 17, OutlierBalance::kTensor, 8, 0.1});
+  cases.push_back({Quantizer::kQmc, 2, 1, kPerChannel, OutlierBalance::kTensor, 6, 0.9});
+  cases.push_back({Quantizer::kQmc, 3, 3, kPerChannel, OutlierBalance::kTensor, 5, 0.0});
   for (const Checkpoint& model : Models()) {
     for (const Case& c : cases) {
       QuantOptions o;
@@ -65,7 +73,8 @@ TEST(Quantize, ImageDecodesToTheQuantizersReconstructionBitForBit) {
       o.cell_bits = c.cell_bits;
       o.group_size = c.group;
       o.balance = c.balance;
-      o.outlier_ratio = 0.01;
+      o.outlier_ratio = c.rho;
+      o.outlier_bits = c.outlier_bits;
       const PackedModel packed = PackModel(model, o);
       const image::ImageView view = image::ImageView::OpenFile(packed.image).value();
       ASSERT_TRUE(view.Validate().ok()) << view.Validate().what;
