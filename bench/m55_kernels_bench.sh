@@ -6,8 +6,9 @@
 #
 #   bench/m55_kernels_bench.sh [--quick] [--model stories260K|kjv6M]
 #
-# For each layout (qmc in every bits x cell-bits pair, mxint4, fp16, f32)
-# it packs the model and prints
+# For each layout (qmc in every bits x cell-bits pair, the paper's split
+# scheme with 3-bit inliers in 3- and 2-bit cells, mxint4, fp16, f32) it
+# packs the model and prints
 #   - per token: the firmware's greedy generation with kernel=scalar and
 #     kernel=helium (toolchain/qemu-m55.sh; the whole forward pass, so
 #     attention, norms and sampling count too);
@@ -99,6 +100,10 @@ if [ -n "$quick" ]; then
 else
   for bits in 2 3 4; do
     for cells in 1 2 3; do layouts+=("qmc_b${bits}c${cells}:--scheme qmc --bits $bits --cell-bits $cells"); done
+  done
+  # split: rho 0.3 outliers as 5-bit codes, 3-bit inliers per channel (the paper's layout)
+  for cells in 3 2; do
+    layouts+=("split_b3c${cells}:--scheme qmc --bits 3 --cell-bits $cells --group channel --outlier-ratio 0.3 --outlier-bits 5")
   done
   layouts+=("mxint4_c2:--scheme mxint4 --cell-bits 2" "fp16:--scheme fp16" "f32:--scheme f32")
 fi

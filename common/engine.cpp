@@ -7,6 +7,7 @@
 #include "common/matvec.h"
 #include "common/model_tensors.h"
 #include "common/softmax.h"
+#include "common/tensor_traffic.h"
 
 namespace qmc {
 namespace {
@@ -26,6 +27,9 @@ size_t KvElementBytes(KvFormat format) {
   }
   return 0;
 }
+
+// Query heads per KV head (grouped-query attention).
+uint32_t QueryGroup(const image::ModelConfig& c) { return c.n_kv_heads != 0 ? c.n_heads / c.n_kv_heads : c.n_heads; }
 
 // Round half away from zero; |v| <= 127 here.
 int8_t RoundToInt8(float v) { return static_cast<int8_t>(v >= 0.0f ? v + 0.5f : v - 0.5f); }
@@ -47,7 +51,7 @@ void Engine::ForEachBuffer(Visit&& visit) {
   visit(kv_row_, c.head_dim);
   visit(hb_, c.hidden_dim);
   visit(hb2_, c.hidden_dim);
-  visit(att_, c.seq_len);
+  visit(att_, static_cast<size_t>(QueryGroup(c)) * c.seq_len);
   visit(logits_, c.vocab_size);
   visit(row_, Max(Max(c.dim, c.hidden_dim), q_dim));
   visit(rope_cos_, c.head_dim / 2);
@@ -96,6 +100,7 @@ Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std
   key_cache_ = next;
   value_cache_ = key_cache_ + rows * config_.head_dim * KvElementBytes(format);
 
+  traffic_ = ReadCounter{};
   arena_ = Arena(arena);
   ForEachBuffer([this]<typename T>(T*& buffer, size_t count) { buffer = arena_.template Allocate<T>(count); });
   if (Status s = FindTensors(image); !s.ok()) return s;
@@ -151,13 +156,17 @@ Status Engine::FindTensors(const image::ImageView& image) {
   return status;
 }
 
-const float* Engine::Params(const image::TensorEntry& t) const {
+const float* Engine::Params(const image::TensorEntry& t) {
+  AddTensorTraffic(*image_, t, traffic_);
   return reinterpret_cast<const float*>(image_->blob(t.data).data());
 }
 
-void Engine::MatVec(const image::TensorEntry& t, const float* in, float* out) { qmc::MatVec(*image_, t, in, out, row_); }
+void Engine::MatVec(const image::TensorEntry& t, const float* in, float* out) {
+  qmc::MatVec(*image_, t, in, out, row_);
+  AddTensorTraffic(*image_, t, traffic_);
+}
 
-void Engine::RmsNorm(float* out, const float* in, const image::TensorEntry& weight) const {
+void Engine::RmsNorm(float* out, const float* in, const image::TensorEntry& weight) {
   const float* w = Params(weight);
   float ss = 0.0f;
   for (uint32_t i = 0; i < config_.dim; ++i) ss += in[i] * in[i];
@@ -178,12 +187,17 @@ void Engine::Rotate(float* vectors, uint32_t heads) const {
   }
 }
 
+size_t Engine::KvRowBytes() const {
+  return config_.head_dim * KvElementBytes(kv_format_) + (kv_format_ == KvFormat::kInt8 ? sizeof(float) : 0);
+}
+
 size_t Engine::KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const {
   return (static_cast<size_t>(layer) * context_ + pos) * config_.n_kv_heads + kv_head;
 }
 
 void Engine::StoreKv(const float* in, uint8_t* cache, float* scales, size_t first_row) {
   const uint32_t n = config_.head_dim;
+  traffic_.Write(image::Window::kDram, config_.n_kv_heads * KvRowBytes());
   for (uint32_t h = 0; h < config_.n_kv_heads; ++h) {
     const float* x = in + h * n;
     const size_t row = first_row + h;
@@ -209,8 +223,9 @@ void Engine::StoreKv(const float* in, uint8_t* cache, float* scales, size_t firs
   }
 }
 
-const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t row, float* scratch) const {
+const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t row, float* scratch) {
   const uint32_t n = config_.head_dim;
+  traffic_.Read(image::Window::kDram, KvRowBytes());
   switch (kv_format_) {
     case KvFormat::kF32:
       return reinterpret_cast<const float*>(cache) + row * n;
@@ -228,26 +243,37 @@ const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t ro
   return scratch;
 }
 
-// Grouped-query attention: query head h reads key/value head
-// h / (n_heads / n_kv_heads). Writes the heads' outputs to xb_.
+// Grouped-query attention: query heads g·group .. g·group + group − 1 share
+// KV head g, so each cached key and value row is loaded (decoded, counted)
+// once and used by every query head of its group. Each head's scores and
+// weighted sum are the same operations in the same order as one head at a
+// time. Writes the heads' outputs to xb_.
 void Engine::Attention(uint32_t layer, uint32_t pos) {
   const uint32_t head_dim = config_.head_dim;
-  const uint32_t group = config_.n_heads / config_.n_kv_heads;
+  const uint32_t group = QueryGroup(config_);
+  const uint32_t stride = config_.seq_len;  // att_ holds one row of seq_len per head of a group
   const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
-  for (uint32_t h = 0; h < config_.n_heads; ++h) {
-    const float* q = q_ + h * head_dim;
+  for (uint32_t kv_head = 0; kv_head < config_.n_kv_heads; ++kv_head) {
+    const float* q = q_ + static_cast<size_t>(kv_head) * group * head_dim;
+    float* out = xb_ + static_cast<size_t>(kv_head) * group * head_dim;
     for (uint32_t t = 0; t <= pos; ++t) {
-      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, t, h / group), kv_row_);
-      float score = 0.0f;
-      for (uint32_t i = 0; i < head_dim; ++i) score += q[i] * k[i];
-      att_[t] = score * scale;
+      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, t, kv_head), kv_row_);
+      for (uint32_t j = 0; j < group; ++j) {
+        const float* qj = q + j * head_dim;
+        float score = 0.0f;
+        for (uint32_t i = 0; i < head_dim; ++i) score += qj[i] * k[i];
+        att_[j * stride + t] = score * scale;
+      }
     }
-    Softmax(att_, pos + 1);
-    float* out = xb_ + h * head_dim;
-    for (uint32_t i = 0; i < head_dim; ++i) out[i] = 0.0f;
+    for (uint32_t j = 0; j < group; ++j) Softmax(att_ + j * stride, pos + 1);
+    for (uint32_t i = 0; i < group * head_dim; ++i) out[i] = 0.0f;
     for (uint32_t t = 0; t <= pos; ++t) {
-      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, t, h / group), kv_row_);
-      for (uint32_t i = 0; i < head_dim; ++i) out[i] += att_[t] * v[i];
+      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, t, kv_head), kv_row_);
+      for (uint32_t j = 0; j < group; ++j) {
+        const float weight = att_[j * stride + t];
+        float* outj = out + j * head_dim;
+        for (uint32_t i = 0; i < head_dim; ++i) outj[i] += weight * v[i];
+      }
     }
   }
 }
@@ -256,6 +282,7 @@ const float* Engine::Forward(uint32_t token, uint32_t pos) {
   const image::ModelConfig& c = config_;
   if (image_ == nullptr || token >= c.vocab_size || pos >= context_) return nullptr;
   if (!LookupRow(*image_, token_embd_, token, x_).ok()) return nullptr;
+  AddRowTraffic(*image_, token_embd_, token, 1, traffic_);
 
   for (uint32_t i = 0; i < c.head_dim / 2; ++i) {
     const float frequency = 1.0f / powf(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));

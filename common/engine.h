@@ -5,6 +5,13 @@
 // Memory is the caller's: activations and scratch come from an arena span of
 // ArenaBytes(config), the KV cache from a span of KvBytes(config, n, format)
 // (the DRAM window on the device). Both sizes follow from the header alone.
+//
+// The engine counts what it reads in place (traffic()): every weight blob a
+// matvec, the embedding lookup, a norm or a bias reads, in the window the
+// image puts it (common/tensor_traffic.h), and every KV cache row it loads
+// or stores, in DRAM (where the cache lives on the device; a host caller's
+// span counts as DRAM too). Activations and scratch in the arena (SRAM) are
+// not counted.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +20,7 @@
 
 #include "common/arena.h"
 #include "common/image_reader.h"
+#include "common/read_counter.h"
 #include "common/status.h"
 
 namespace qmc {
@@ -45,6 +53,16 @@ class Engine {
   KvFormat kv_format() const { return kv_format_; }
   const Arena& arena() const { return arena_; }
 
+  // Bytes read and written per window since Init or the last TakeTraffic.
+  const ReadCounter& traffic() const { return traffic_; }
+  // Returns traffic() and starts counting afresh: one Forward's worth when
+  // called after each.
+  ReadCounter TakeTraffic() {
+    const ReadCounter taken = traffic_;
+    traffic_ = ReadCounter{};
+    return taken;
+  }
+
  private:
   struct Layer {
     image::TensorEntry attn_norm, q, k, v, q_bias, k_bias, v_bias, attn_output;
@@ -56,16 +74,19 @@ class Engine {
   template <typename Visit>
   void ForEachBuffer(Visit&& visit);
   Status FindTensors(const image::ImageView& image);
-  const float* Params(const image::TensorEntry& t) const;
+  // A norm's or bias's values, counted as read.
+  const float* Params(const image::TensorEntry& t);
   void MatVec(const image::TensorEntry& t, const float* in, float* out);
-  void RmsNorm(float* out, const float* in, const image::TensorEntry& weight) const;
+  void RmsNorm(float* out, const float* in, const image::TensorEntry& weight);
   void Rotate(float* vectors, uint32_t count) const;
   // Cache row of (layer, position, KV head): head_dim elements.
   size_t KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const;
   // Stores kv_dim values (every KV head) at `first_row` onwards.
   void StoreKv(const float* in, uint8_t* cache, float* scales, size_t first_row);
   // Row `row` as floats: in place for f32, else decoded into `scratch`.
-  const float* LoadKv(const uint8_t* cache, const float* scales, size_t row, float* scratch) const;
+  const float* LoadKv(const uint8_t* cache, const float* scales, size_t row, float* scratch);
+  // Bytes of one cached row in the cache: its elements and, for int8, its scale.
+  size_t KvRowBytes() const;
   void Attention(uint32_t layer, uint32_t pos);
 
   const image::ImageView* image_ = nullptr;
@@ -75,6 +96,7 @@ class Engine {
   uint32_t context_ = 0;
   KvFormat kv_format_ = KvFormat::kF32;
   Arena arena_;
+  ReadCounter traffic_{};
 
   image::TensorEntry token_embd_{};
   image::TensorEntry output_norm_{};
@@ -90,7 +112,7 @@ class Engine {
   float* kv_row_ = nullptr;  // one cached key or value decoded, head_dim
   float* hb_ = nullptr;      // FFN gate, hidden_dim
   float* hb2_ = nullptr;     // FFN up, hidden_dim
-  float* att_ = nullptr;     // one head's attention weights, seq_len
+  float* att_ = nullptr;     // attention weights of one KV head's query group, [group][seq_len]
   float* logits_ = nullptr;  // vocab_size
   float* row_ = nullptr;     // one dequantized weight row, the widest input
   float* rope_cos_ = nullptr;  // per rotated pair at the current position, head_dim / 2

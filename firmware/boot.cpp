@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/read_ranges.h"
 #include "common/slot_layout.h"
 
 namespace qmc::firmware {
@@ -9,14 +10,6 @@ namespace {
 
 uint32_t SlotOffset(const hal::MemoryWindow& window, uint32_t slot) {
   return nvm::SlotsOf(window.kind(), window.size()).offset[slot];
-}
-
-Status Declare(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot, const image::BlobRef& ref,
-               uint8_t cell_bits) {
-  if (ref.section == image::kNoSection) return Status::Ok();
-  const image::SectionEntry& section = view.section(ref.section);
-  hal::MemoryWindow& window = board.window(static_cast<hal::WindowKind>(section.window));
-  return window.BeginReadPass(SlotOffset(window, slot) + section.window_offset + ref.offset, ref.length, cell_bits);
 }
 
 }  // namespace
@@ -90,13 +83,17 @@ BootResult BootImage(const hal::BoardInfo& board, image::ImageView& view) {
 }
 
 Status StartReadPasses(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot) {
-  for (uint32_t i = 0; i < view.tensor_count(); ++i) {
-    const image::TensorEntry t = view.tensor(i);
-    const bool packed = t.cell_bits != 0;
-    if (Status s = Declare(view, board, slot, t.data, packed ? t.cell_bits : 1); !s.ok()) return s;
-    if (Status s = Declare(view, board, slot, t.scales, 1); !s.ok()) return s;
-  }
-  return Status::Ok();
+  Status status = Status::Ok();
+  image::ForEachReadRange(view, [&](image::Window kind, uint32_t offset, uint32_t length, uint8_t cell_bits) {
+    hal::MemoryWindow& window = board.window(kind);
+    if (status.ok()) status = window.BeginReadPass(SlotOffset(window, slot) + offset, length, cell_bits);
+  });
+  return status;
+}
+
+Status RestartReadPasses(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot) {
+  for (hal::MemoryWindow* window : board.windows) window->EndReadPasses();
+  return StartReadPasses(view, board, slot);
 }
 
 }  // namespace qmc::firmware

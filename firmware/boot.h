@@ -49,11 +49,17 @@ Status ReadCommitRecords(hal::MemoryWindow& mram, nvm::CommitRecord (&copies)[2]
 // checks), without consulting the commit records.
 Status OpenSlotImage(const hal::BoardInfo& board, uint32_t slot, image::ImageView& view);
 
-// Declares every blob the engine reads as data (codes, dense values, scales,
-// norms, biases) to its window for a read pass, so read errors the board
-// models apply from here on; outlier tables, the directory and the
+// Declares every range an inference reads in place as data
+// (common/read_ranges.h: codes, dense values, scales, norms, biases, the
+// split scheme's outlier bitmaps and codes) to its window for a read pass,
+// so read errors the board models apply from here on; indices (the split
+// scheme's row starts, the group-affine CSR), the directory and the
 // tokenizer are structure and stay exact. Call after validation: CRCs are
 // over the stored bits.
 Status StartReadPasses(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot);
+
+// A fresh read of the same data: ends every window's read passes (a board
+// that models read errors draws anew after that) and starts them again.
+Status RestartReadPasses(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot);
 
 }  // namespace qmc::firmware

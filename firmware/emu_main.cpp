@@ -1,23 +1,46 @@
 // qmc-fw-emu: the firmware as a Linux process on the emulated board. The
 // link is stdin/stdout; the NVM windows are files in --nvm DIR (written by
-// `qmc nvm write` or flashed over the link); read noise is the emu's
-// (hal/emu/cell_noise.h); --power-cut-after injects a power loss.
+// `qmc nvm write` or flashed over the link); read errors follow a device
+// profile (docs/device-model.md, hal/emu/cell_noise.h); --power-cut-after
+// injects a power loss.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <unistd.h>
 
 #include "firmware/firmware.h"
 #include "hal/emu/cell_noise.h"
+#include "hal/emu/device_profile.h"
 #include "hal/emu/emu_board.h"
 #include "hal/emu/emu_clock.h"
 #include "hal/emu/fd_link.h"
 
+namespace {
+
+using qmc::hal::emu::NoiseKind;
+
+// The chosen model, on one line of stderr.
+void PrintNoise(const qmc::hal::emu::ReadNoise& noise, const std::string& origin) {
+  const qmc::hal::emu::DeviceProfile& d = noise.device;
+  std::fprintf(stderr,
+               "qmc-fw-emu: noise %s, seed %llu: device \"%s\" (%s): ReRAM p_down/p_up per read 1-bit %.3g/%.3g, "
+               "2-bit %.3g/%.3g, 3-bit %.3g/%.3g; MRAM bit-error rate %.3g\n",
+               noise.kind == NoiseKind::kRead ? "read (a new draw per read pass)" : "program (fixed per cell)",
+               static_cast<unsigned long long>(noise.seed), d.name.c_str(), origin.c_str(), d.reram[0].p_down,
+               d.reram[0].p_up, d.reram[1].p_down, d.reram[1].p_up, d.reram[2].p_down, d.reram[2].p_up, d.mram_ber);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string nvm;
-  qmc::hal::emu::ReadNoise noise;
+  std::string device;
+  NoiseKind noise_kind = NoiseKind::kOff;
+  std::optional<double> reram_sigma, mram_ber;
+  uint64_t seed = 1;
   std::optional<uint64_t> power_cut_after;
   CLI::App app{"qmc-fw-emu: the QMC firmware on an emulated board (link: stdin/stdout; NVM: window files).\n"
                "Each stdin line is a prompt, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8.\n"
@@ -26,36 +49,75 @@ int main(int argc, char** argv) {
                                "are created)")
       ->required()
       ->check(CLI::ExistingDirectory);
-  app.add_option("--reram-sigma", noise.reram_sigma,
-                 "ReRAM read noise sigma/delta: each cell reads one level off with p = erfc(1/(2*sqrt(2)*sigma))")
-      ->check(CLI::Range(0.0, 10.0))
-      ->default_val(0.0);
-  app.add_option("--mram-ber", noise.mram_ber, "MRAM bit-error rate of in-place data reads")
-      ->check(CLI::Range(0.0, 1.0))
-      ->default_val(0.0);
-  app.add_option("--noise-seed", noise.seed, "seed of the read-noise draws (same seed, same errors)")->default_val(1);
+  const std::map<std::string, NoiseKind> kinds{
+      {"off", NoiseKind::kOff}, {"read", NoiseKind::kRead}, {"program", NoiseKind::kProgram}};
+  app.add_option("--noise", noise_kind,
+                 "NVM errors (docs/device-model.md): off (exact reads), read (read errors: a new draw for every "
+                 "console prompt and boot) or program (programming errors: fixed per cell, the same on every "
+                 "read and boot); the stored files stay exact either way")
+      ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case))
+      ->default_str("off");
+  CLI::Option* device_option =
+      app.add_option("--device", device,
+                     "device profile JSON giving the error rates (docs/device-model.md) [default: the built-in "
+                     "hal/profiles/devices/default.json]")
+          ->type_name("FILE");
+  CLI::Option* sigma_option =
+      app.add_option("--reram-sigma", reram_sigma,
+                     "override the profile's ReRAM rates with the Gaussian model sigma/delta = S: every cell mode "
+                     "reads one level off with p = erfc(1/(2*sqrt(2)*S)), half down, half up")
+          ->check(CLI::Range(0.0, 10.0))
+          ->type_name("S");
+  CLI::Option* ber_option =
+      app.add_option("--mram-ber", mram_ber, "override the profile's MRAM bit-error rate")
+          ->check(CLI::Range(0.0, 1.0))
+          ->type_name("B");
+  CLI::Option* seed_option =
+      app.add_option("--noise-seed", seed, "seed of the error draws (same seed, same errors)")->default_val(1);
   app.add_option("--power-cut-after", power_cut_after,
                  "fault injection: lose power after BYTES bytes written to the window files (MRAM, ReRAM, DRAM) "
                  "from the start, e.g. by the flash server: the write that crosses the budget stores only the "
                  "bytes up to it, then the process exits at once with status 137")
       ->type_name("BYTES");
   app.footer("Exits 0 when stdin ends after an image was served, 3 when there was no valid image, 1 when the NVM "
-             "directory cannot be used, 2 for a command line that does not parse, 137 on an injected power cut.");
+             "directory or the device profile cannot be used, 2 for a command line that does not parse, 137 on an "
+             "injected power cut.");
   try {
     app.parse(argc, argv);
+    if (noise_kind == NoiseKind::kOff) {
+      for (const CLI::Option* option : {device_option, sigma_option, ber_option, seed_option}) {
+        if (option->count() > 0) throw CLI::ValidationError(option->get_name() + " needs --noise read or --noise program");
+      }
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout ends the link, not the process
+  qmc::hal::emu::ReadNoise noise{noise_kind, {}, seed};
+  if (noise_kind != NoiseKind::kOff) {
+    std::string origin = device.empty() ? "built in" : device;
+    try {
+      noise.device = device.empty() ? qmc::hal::emu::DefaultDeviceProfile() : qmc::hal::emu::LoadDeviceProfile(device);
+    } catch (const qmc::hal::emu::ProfileError& e) {
+      std::fprintf(stderr, "qmc-fw-emu: %s\n", e.what());
+      return 1;
+    }
+    if (reram_sigma) {
+      for (qmc::hal::emu::LevelErrors& mode : noise.device.reram) mode = qmc::hal::emu::SymmetricLevelErrors(*reram_sigma);
+      char sigma[32];
+      std::snprintf(sigma, sizeof sigma, "%g", *reram_sigma);
+      origin += std::string(", ReRAM rates from --reram-sigma ") + sigma;
+    }
+    if (mram_ber) {
+      noise.device.mram_ber = *mram_ber;
+      origin += ", MRAM rate from --mram-ber";
+    }
+    PrintNoise(noise, origin);
+  }
   try {
     qmc::hal::emu::EmuBoard board(nvm, noise);
     if (power_cut_after) board.CutPowerAfter(*power_cut_after);
-    if (noise.reram_sigma > 0.0 || noise.mram_ber > 0.0) {
-      std::fprintf(stderr, "qmc-fw-emu: read noise: ReRAM sigma/delta %g (p = %.6g per cell), MRAM BER %g, seed %llu\n",
-                   noise.reram_sigma, qmc::hal::emu::LevelErrorProbability(noise.reram_sigma), noise.mram_ber,
-                   static_cast<unsigned long long>(noise.seed));
-    }
     qmc::hal::emu::FdLink link(STDIN_FILENO, STDOUT_FILENO);
     qmc::hal::emu::EmuClock clock;
     return qmc::firmware::Run(board.info(), link, clock);

@@ -86,6 +86,10 @@ int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock) {
     PrintBoard(out, board);
     SlotState slots;
     bool ready = Boot(board, out, slots);
+    // Every prompt reads the weights afresh (a board that models read errors
+    // draws them anew): the first after a boot reads the boot's pass, each
+    // later one restarts the passes.
+    bool fresh_read = true;
     out.Flush();
 
     LineReader reader(input);
@@ -98,6 +102,7 @@ int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock) {
         if (exit == FlashServer::Exit::kClosed) return ready ? kServed : kNoImage;
         if (exit == FlashServer::Exit::kReset) break;
         ready = Boot(board, out, slots);  // RUN
+        fresh_read = true;
       } else if (!ready) {
         out.Text("qmc-fw: no image to run; waiting for a flash\n");
       } else if (line.too_long) {
@@ -106,7 +111,12 @@ int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock) {
         const ConsoleLine parsed = ParseConsoleLine(line.text);
         if (parsed.error != nullptr) {
           out.Text("qmc-fw: error: ").Text(parsed.error).Text("\n");
+        } else if (Status s = fresh_read ? Status::Ok() : RestartReadPasses(g_view, board, slots.active_slot); !s.ok()) {
+          out.Text("qmc-fw: error: ");
+          PrintStatus(out, s);
+          out.Text("\n");
         } else {
+          fresh_read = false;
           g_generator.Run(parsed.options, parsed.prompt, out, clock);
         }
       }

@@ -3,7 +3,9 @@
 // At boot it prints the board, finds and validates the committed image
 // (firmware/boot.h) and starts the read passes; then every line on the link
 // is a prompt (syntax in firmware/console_line.h) answered with streamed
-// text and a stats line (firmware/generator.h). Without a valid image it
+// text and a stats line (firmware/generator.h), each prompt after the first
+// on a fresh read pass (RestartReadPasses: new read errors where the board
+// models them). Without a valid image it
 // says why and waits, answering each line with the same news, until a flash
 // — it never runs an image that failed a check. A 0xC0 byte (SLIP's END,
 // never in UTF-8 text) hands the link to the flash server

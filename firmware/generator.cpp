@@ -47,7 +47,6 @@ Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board
   kv_ = dram.subspan(kv_offset, kv_bytes);
 
   if (Status s = tokenizer_.Init(view, tokenizer_workspace, kMaxLineBytes); !s.ok()) return s;
-  traffic_.Init(view);
   return Status::Ok();
 }
 
@@ -74,7 +73,6 @@ void Generator::Run(const GenerateOptions& options, std::string_view prompt, Lin
   const uint32_t prompt_count = encoded.value();
   // As run.c: 0 or more than the context means the whole context.
   const uint32_t steps = options.steps == 0 || options.steps > engine_.context() ? engine_.context() : options.steps;
-  const size_t kv_position_bytes = Engine::KvBytes(config, 1, options.kv);
 
   hal::WindowCounters before[hal::kWindowCount];
   for (uint32_t w = 0; w < hal::kWindowCount; ++w) before[w] = board_->windows[w]->counters();
@@ -83,7 +81,10 @@ void Generator::Run(const GenerateOptions& options, std::string_view prompt, Lin
   uint32_t pos = 0;
   while (pos < steps) {
     const float* logits = engine_.Forward(token, pos);
-    traffic_.Count(*board_, token, pos, kv_position_bytes);
+    // In-place reads bypass the HAL (hal.h): the engine's counts are what
+    // the windows were read and written.
+    const ReadCounter traffic = engine_.TakeTraffic();
+    for (uint32_t w = 0; w < hal::kWindowCount; ++w) board_->windows[w]->CountInPlace(traffic.read[w], traffic.written[w]);
     const uint32_t next = pos + 1 < prompt_count ? prompt_tokens_[pos + 1] : sampler_.Sample(logits);
     ++pos;
     if (next == Tokenizer::kBos) break;

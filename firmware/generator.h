@@ -18,7 +18,6 @@
 #include "common/tokenizer.h"
 #include "firmware/console_line.h"
 #include "firmware/link_writer.h"
-#include "firmware/token_traffic.h"
 #include "hal/hal.h"
 
 namespace qmc::firmware {
@@ -34,7 +33,9 @@ class Generator {
   //   qmc-fw: stats positions=N prompt_tokens=P tok/s=X cycles/token=C mram_read/token=B
   //     reram_read/token=B dram_read/token=B dram_written/token=B sram_used=B kv=B seed=S [stack_hw=B]
   // (one line; tok/s and cycles/token exclude the first step, as `qmc run`;
-  // bytes are averages over the positions run; stack_hw, the stack
+  // bytes are averages over the positions run of what the engine counted it
+  // read and wrote in each window (Engine::traffic), which Run adds to the
+  // board's window counters after every token; stack_hw, the stack
   // high-water mark, where the board can tell).
   void Run(const GenerateOptions& options, std::string_view prompt, LinkWriter& out, hal::Clock& clock);
 
@@ -44,7 +45,6 @@ class Generator {
   Engine engine_;
   Tokenizer tokenizer_;
   Sampler sampler_;
-  TokenTraffic traffic_;
   std::span<uint8_t> engine_arena_;
   std::span<uint8_t> sampler_workspace_;
   std::span<uint32_t> prompt_tokens_;

@@ -37,9 +37,9 @@ struct WindowCounters {
 // Why in-place reads are attributed rather than trapped: the engine reads
 // weights in place through spans (the design's "map, don't parse"), so no
 // HAL call sits on that path, and adding one per weight would cost the
-// kernels their speed. The firmware instead knows exactly which blobs one
-// Forward reads (every matrix once, one embedding row, the KV cache so far)
-// and reports those bytes per token; see firmware/token_traffic.h.
+// kernels their speed. The engine instead counts what it reads at every
+// weight and KV cache access (common/read_counter.h, common/tensor_traffic.h)
+// and the firmware adds those bytes after every token (firmware/generator.cpp).
 class MemoryWindow {
  public:
   MemoryWindow(const MemoryWindow&) = delete;

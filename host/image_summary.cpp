@@ -1,6 +1,7 @@
 #include "host/image_summary.h"
 
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "common/model_tensors.h"
@@ -30,6 +31,24 @@ std::string Hex32(uint32_t v) {
   return text;
 }
 
+// Bits of stored weight values alone (the paper's accounting): codes and
+// outlier values, not scales, zero points, positions, row tables or padding.
+// Exact-outlier tensors store a code at every position and an fp16 per outlier.
+uint64_t ValueBits(const image::TensorEntry& t) {
+  const uint64_t n = static_cast<uint64_t>(t.rows) * t.cols;
+  if (t.scheme == static_cast<uint8_t>(image::Scheme::kSplit)) {
+    return (n - t.outlier_count) * t.bits + uint64_t{t.outlier_count} * t.outlier_bits;
+  }
+  return n * t.bits + uint64_t{t.outlier_count} * 16u;
+}
+
+// Bits per outlier value: the split scheme's code width, 16 for exact fp16
+// outliers, 0 without.
+uint32_t OutlierValueBits(const image::TensorEntry& t) {
+  if (t.scheme == static_cast<uint8_t>(image::Scheme::kSplit)) return t.outlier_bits;
+  return t.outlier_count > 0 ? 16u : 0u;
+}
+
 }  // namespace
 
 const char* QuantizerName(image::Quantizer quantizer) {
@@ -49,6 +68,7 @@ const char* SchemeName(image::Scheme scheme) {
     case image::Scheme::kF16: return "fp16";
     case image::Scheme::kGroupAffine: return "group-affine";
     case image::Scheme::kMxInt4: return "mxint4";
+    case image::Scheme::kSplit: return "split";
   }
   return "?";
 }
@@ -69,6 +89,7 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
   out["image_size"] = h.image_size;
   out["quantizer"] = QuantizerName(static_cast<image::Quantizer>(h.quantizer));
   out["outlier_ratio"] = h.outlier_ratio;
+  out["preset"] = std::string(h.preset, strnlen(h.preset, sizeof h.preset));
   out["model"] = {{"arch", m.arch == static_cast<uint32_t>(image::Arch::kQwen2) ? "qwen2" : "llama"},
                   {"dim", m.dim},
                   {"hidden_dim", m.hidden_dim},
@@ -113,7 +134,7 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
     return out;
   }
   json tensors = json::array();
-  uint64_t matrix_weights = 0, matrix_bytes = 0, outliers = 0;
+  uint64_t matrix_weights = 0, matrix_bytes = 0, outliers = 0, value_bits = 0;
   for (uint32_t i = 0; i < view.tensor_count(); ++i) {
     const image::TensorEntry t = view.tensor(i);
     const uint64_t weights = static_cast<uint64_t>(t.rows) * t.cols;
@@ -122,6 +143,7 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
       matrix_weights += weights;
       matrix_bytes += bytes;
       outliers += t.outlier_count;
+      value_bits += ValueBits(t);
     }
     tensors.push_back({{"name", t.name},
                        {"rows", t.rows},
@@ -129,6 +151,7 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
                        {"scheme", SchemeName(static_cast<image::Scheme>(t.scheme))},
                        {"bits", t.bits},
                        {"cell_bits", t.cell_bits},
+                       {"outlier_bits", OutlierValueBits(t)},
                        {"group_size", t.group_size},
                        {"outliers", t.outlier_count},
                        {"bytes", {{"data", t.data.length}, {"scales", t.scales.length}, {"outliers", t.outliers.length}}},
@@ -139,6 +162,12 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
   // Counts codes (with row padding), scales, zeros, outlier values, indices and row starts.
   out["bits_per_weight"] = 8.0 * static_cast<double>(matrix_bytes) / static_cast<double>(matrix_weights);
   out["outlier_fraction"] = static_cast<double>(outliers) / static_cast<double>(matrix_weights);
+  out["value_bits_per_weight"] = static_cast<double>(value_bits) / static_cast<double>(matrix_weights);
+  // The layout of the transformer blocks' matrices (the embedding may differ).
+  const image::TensorEntry block = view.tensor(view.FindTensor("blk.0.attn_q.weight"));
+  out["inlier_bits"] = block.bits;
+  out["outlier_bits"] = OutlierValueBits(block);
+  out["cell_bits"] = block.cell_bits;
   return out;
 }
 
@@ -148,6 +177,7 @@ std::string FormatSummary(const nlohmann::json& s) {
   const auto& m = s["model"];
   out << "QMC image v" << s["version"].get<std::string>() << ", " << s["image_size"].get<uint64_t>() << " bytes, quantizer "
       << s["quantizer"].get<std::string>();
+  if (!s["preset"].get<std::string>().empty()) out << ", preset " << s["preset"].get<std::string>();
   if (s["outlier_ratio"].get<double>() > 0) out << " (outlier ratio " << s["outlier_ratio"].get<double>() << ")";
   out << "\nmodel: " << m["arch"].get<std::string>() << " dim " << m["dim"] << ", hidden " << m["hidden_dim"] << ", "
       << m["n_layers"] << " layers, " << m["n_heads"] << " heads (" << m["n_kv_heads"] << " kv, head_dim "
@@ -174,20 +204,21 @@ std::string FormatSummary(const nlohmann::json& s) {
     return out.str();
   }
   out << "\ntensors:\n";
-  std::snprintf(line, sizeof line, "  %-28s %-12s %-13s %4s %4s %5s %9s %8s\n", "name", "shape", "scheme", "bits", "cell",
-                "group", "outliers", "bits/w");
+  std::snprintf(line, sizeof line, "  %-28s %-12s %-13s %4s %4s %4s %5s %9s %8s\n", "name", "shape", "scheme", "bits",
+                "cell", "obit", "group", "outliers", "bits/w");
   out << line;
   for (const auto& t : s["tensors"]) {
     const std::string shape = std::to_string(t["rows"].get<uint32_t>()) + "x" + std::to_string(t["cols"].get<uint32_t>());
-    std::snprintf(line, sizeof line, "  %-28s %-12s %-13s %4u %4u %5u %9u %8.3f\n", t["name"].get<std::string>().c_str(),
+    std::snprintf(line, sizeof line, "  %-28s %-12s %-13s %4u %4u %4u %5u %9u %8.3f\n", t["name"].get<std::string>().c_str(),
                   shape.c_str(), t["scheme"].get<std::string>().c_str(), t["bits"].get<unsigned>(),
-                  t["cell_bits"].get<unsigned>(), t["group_size"].get<unsigned>(), t["outliers"].get<unsigned>(),
-                  t["bits_per_weight"].get<double>());
+                  t["cell_bits"].get<unsigned>(), t["outlier_bits"].get<unsigned>(), t["group_size"].get<unsigned>(),
+                  t["outliers"].get<unsigned>(), t["bits_per_weight"].get<double>());
     out << line;
   }
-  std::snprintf(line, sizeof line, "\nweight matrices: %llu weights, %.4f bits/weight, outlier fraction %.5f\n",
+  std::snprintf(line, sizeof line,
+                "\nweight matrices: %llu weights, %.4f bits/weight all-in (%.4f value bits), outlier fraction %.5f\n",
                 static_cast<unsigned long long>(s["matrix_weights"].get<uint64_t>()), s["bits_per_weight"].get<double>(),
-                s["outlier_fraction"].get<double>());
+                s["value_bits_per_weight"].get<double>(), s["outlier_fraction"].get<double>());
   out << line;
   return out.str();
 }

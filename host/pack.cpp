@@ -14,6 +14,7 @@ PackedModel PackModel(const Checkpoint& checkpoint, const QuantOptions& options,
   contents.config = checkpoint.config;
   contents.quantizer = options.quantizer;
   contents.outlier_ratio = options.quantizer == image::Quantizer::kQmc ? static_cast<float>(options.outlier_ratio) : 0.0f;
+  contents.preset = options.preset;
   contents.tokenizer = checkpoint.tokenizer;
   const std::vector<TensorSpec> specs = RequiredTensors(checkpoint.config);
   for (size_t i = 0; i < specs.size(); ++i) {

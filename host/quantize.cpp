@@ -53,7 +53,7 @@ QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantO
     is_outlier.assign(tensor.data.size(), false);
     for (uint32_t i : outlier_index) is_outlier[i] = true;
   }
-  const GroupCodes codes = QuantizeGroupAffine(tensor, is_outlier, options.bits, options.group_size);
+  const GroupCodes codes = QuantizeGroupAffine(tensor, is_outlier, options.bits, options.group_size, options.inlier_noise);
 
   QuantizedTensor q;
   q.scheme = image::Scheme::kGroupAffine;

@@ -93,8 +93,9 @@ struct GroupCodes {
   std::vector<uint8_t> codes;        // one per weight, unpacked
   std::vector<uint16_t> scale_zero;  // fp16 {scale, zero} per group
 };
+// `noise` weighs the noise-aware term (QuantOptions::inlier_noise).
 GroupCodes QuantizeGroupAffine(const Tensor& tensor, const std::vector<bool>& is_outlier, uint32_t bits,
-                               uint32_t group_size);
+                               uint32_t group_size, double noise);
 
 // The paper's split (image::Scheme::kSplit) with options.outlier_bits > 0.
 QuantizedTensor QuantizeSplit(const Tensor& tensor, const QuantOptions& options);

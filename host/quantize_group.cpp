@@ -62,7 +62,7 @@ uint32_t AffineCode(float w, const AffineFit& fit, uint32_t max_code) {
 }
 
 GroupCodes QuantizeGroupAffine(const Tensor& tensor, const std::vector<bool>& is_outlier, uint32_t bits,
-                               uint32_t group_size) {
+                               uint32_t group_size, double noise) {
   const uint32_t max_code = (1u << bits) - 1u;
   const uint32_t groups = quant::GroupsPerRow(tensor.cols, group_size);
   GroupCodes out;
@@ -79,7 +79,7 @@ GroupCodes QuantizeGroupAffine(const Tensor& tensor, const std::vector<bool>& is
       for (uint32_t i = 0; i < n; ++i) {
         if (is_outlier.empty() || !is_outlier[base + i]) inliers[count++] = w[i];
       }
-      const AffineFit fit = FitAffine(inliers.data(), count, max_code, kGroupGrid, 0.0);
+      const AffineFit fit = FitAffine(inliers.data(), count, max_code, kGroupGrid, noise);
       const size_t pair = (static_cast<size_t>(r) * groups + g) * 2u;
       out.scale_zero[pair] = fit.scale;
       out.scale_zero[pair + 1] = fit.zero;

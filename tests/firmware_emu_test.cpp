@@ -198,19 +198,96 @@ TEST_F(FirmwareEmu, ReramNoiseChangesTextReproduciblyAndLeavesNvmAlone) {
     return session.texts.empty() ? std::string() : session.texts[0];
   };
   const std::string exact = text("");
-  const std::string noisy = text("--reram-sigma 0.5 --noise-seed 1");
+  const std::string noisy = text("--noise program --reram-sigma 0.5 --noise-seed 1");
   EXPECT_NE(noisy, exact);
-  EXPECT_EQ(text("--reram-sigma 0.5 --noise-seed 1"), noisy);
-  EXPECT_NE(text("--reram-sigma 0.5 --noise-seed 2"), noisy);
-  EXPECT_EQ(text("--reram-sigma 0"), exact);
+  EXPECT_EQ(text("--noise program --reram-sigma 0.5 --noise-seed 1"), noisy);
+  EXPECT_NE(text("--noise program --reram-sigma 0.5 --noise-seed 2"), noisy);
+  EXPECT_EQ(text("--noise program --reram-sigma 0"), exact);
   EXPECT_EQ(exact + "\n", RunOnHost(image, "-p 'Once upon a time' -n 120 -t 0"));  // the files are unchanged
 
   // Weights in DRAM see no ReRAM noise.
   const fs::path dense = Flash(Pack("f32"), "nvm_f32");
   const Session a = Parse(Firmware(dense, prompt).out);
-  const Session b = Parse(Firmware(dense, prompt, "--reram-sigma 0.5").out);
+  const Session b = Parse(Firmware(dense, prompt, "--noise read --reram-sigma 0.5").out);
   ASSERT_EQ(a.texts.size(), 1u);
   EXPECT_EQ(a.texts, b.texts);
+}
+
+// --device and --noise: programming errors are the same for every prompt
+// and every run; read errors differ from prompt to prompt, and a run with
+// the same seed repeats them. The chosen model is on stderr.
+TEST_F(FirmwareEmu, DeviceProfileWithReadAndProgramNoise) {
+  const fs::path image = Pack("qmc");
+  const fs::path nvm = Flash(image, "nvm");
+  const fs::path device = dir_ / "leaky.json";
+  std::ofstream(device) << R"({"name": "leaky", "reram": {"1": {"p_down": 0.02, "p_up": 0.01},
+    "2": {"p_down": 0.02, "p_up": 0.01}, "3": {"p_down": 0.02, "p_up": 0.01}}, "mram": {"bit_error_rate": 0}})";
+  const std::string prompts = "steps=80 Once upon a time\nsteps=80 Once upon a time\nsteps=80 Once upon a time\n";
+  auto session = [&](const std::string& options) {
+    const CliRun fw = Firmware(nvm, prompts, options);
+    EXPECT_EQ(fw.exit_code, 0) << fw.err;
+    const Session s = Parse(fw.out);
+    EXPECT_EQ(s.texts.size(), 3u) << fw.out;
+    return std::make_pair(s.texts, fw.err);
+  };
+  const std::vector<std::string> exact = session("").first;
+  ASSERT_EQ(exact.size(), 3u);
+  EXPECT_EQ(exact[0] + "\n", RunOnHost(image, "-p 'Once upon a time' -n 80 -t 0"));
+
+  const auto [program, program_err] = session("--noise program --device " + device.string() + " --noise-seed 4");
+  ASSERT_EQ(program.size(), 3u);
+  EXPECT_NE(program[0], exact[0]);
+  EXPECT_EQ(program[1], program[0]);
+  EXPECT_EQ(program[2], program[0]);
+  EXPECT_EQ(session("--noise program --device " + device.string() + " --noise-seed 4").first, program);
+  EXPECT_NE(program_err.find("qmc-fw-emu: noise program"), std::string::npos) << program_err;
+  EXPECT_NE(program_err.find("\"leaky\""), std::string::npos) << program_err;
+
+  const auto [read, read_err] = session("--noise read --device " + device.string() + " --noise-seed 4");
+  ASSERT_EQ(read.size(), 3u);
+  EXPECT_NE(read[0], exact[0]);
+  EXPECT_NE(read[1], read[0]);
+  EXPECT_NE(read[2], read[1]);
+  EXPECT_EQ(session("--noise read --device " + device.string() + " --noise-seed 4").first, read);
+  EXPECT_NE(read_err.find("qmc-fw-emu: noise read"), std::string::npos) << read_err;
+
+  // The built-in default profile is used without --device; off is exact.
+  const auto [builtin, builtin_err] = session("--noise read");
+  EXPECT_NE(builtin_err.find("(built in)"), std::string::npos) << builtin_err;
+  EXPECT_EQ(session("--noise off").first, exact);
+  EXPECT_EQ(session("--noise off").second, "");
+}
+
+// MRAM bit errors reach what an inference reads there (scales, norms,
+// outliers): the text changes with no ReRAM errors at all.
+TEST_F(FirmwareEmu, MramBitErrorsChangeTheText) {
+  const fs::path nvm = Flash(Pack("qmc"), "nvm");
+  const fs::path device = dir_ / "mram.json";
+  std::ofstream(device) << R"({"name": "mram only", "reram": {"1": {"p_down": 0, "p_up": 0},
+    "2": {"p_down": 0, "p_up": 0}, "3": {"p_down": 0, "p_up": 0}}, "mram": {"bit_error_rate": 0.002}})";
+  const std::string prompt = "steps=80 Once upon a time\n";
+  const Session exact = Parse(Firmware(nvm, prompt).out);
+  const Session noisy = Parse(Firmware(nvm, prompt, "--noise program --device " + device.string()).out);
+  ASSERT_EQ(exact.texts.size(), 1u);
+  ASSERT_EQ(noisy.texts.size(), 1u);
+  EXPECT_NE(noisy.texts[0], exact.texts[0]);
+}
+
+TEST_F(FirmwareEmu, NoiseOptionsAreChecked) {
+  const fs::path nvm = dir_ / "blank";
+  fs::create_directories(nvm);
+  CliRun fw = Firmware(nvm, "", "--reram-sigma 0.5");  // no --noise: nothing would use it
+  EXPECT_EQ(fw.exit_code, 2);
+  EXPECT_NE(fw.err.find("--reram-sigma needs --noise read or --noise program"), std::string::npos) << fw.err;
+  fw = Firmware(nvm, "", "--noise loud");
+  EXPECT_EQ(fw.exit_code, 2) << fw.err;
+
+  const fs::path device = dir_ / "bad.json";
+  std::ofstream(device) << R"({"name": "bad", "reram": {"1": {"p_down": 0, "p_up": 0}, "2": {"p_down": 0, "p_up": 0},
+    "3": {"p_down": 0.7, "p_up": 0.7}}, "mram": {"bit_error_rate": 0}})";
+  fw = Firmware(nvm, "", "--noise read --device " + device.string());
+  EXPECT_EQ(fw.exit_code, 1);
+  EXPECT_EQ(fw.err, "qmc-fw-emu: " + device.string() + ": reram.3: p_down + p_up = 1.4 exceeds 1\n");
 }
 
 TEST_F(FirmwareEmu, NvmWriteReplacesAnImageAndRefusesAnInvalidOne) {

@@ -691,11 +691,11 @@ TEST_F(FlashServerTest, CopyReusesTheActiveSlot) {
   EXPECT_EQ(Generate("steps=30 Once") + "\n", text);
 }
 
-// With ReRAM read noise the boot after RUN validates the stored bits, not
-// the noisy ones the engine was reading, and draws the same noise again.
+// With ReRAM programming errors the boot after RUN validates the stored
+// bits, not the noisy ones the engine was reading, and reads the same errors again.
 TEST_F(FlashServerTest, RunBootsAgainUnderReadNoise) {
   PreFlash("qmc");
-  StartFirmware({0.3, 0.0, 1});
+  StartFirmware({hal::emu::NoiseKind::kProgram, hal::emu::SymmetricProfile(0.3, 0.0), 1});
   WaitReady();
   const std::string noisy = Generate("steps=30 Once");
   EnterFlash();

@@ -15,6 +15,7 @@
 
 #include "tests/cli_runner.h"
 #include "hal/emu/cell_noise.h"
+#include "hal/emu/device_profile.h"
 #include "hal/emu/emu_board.h"
 
 namespace qmc::hal::emu {
@@ -31,6 +32,11 @@ class HalEmu : public ::testing::Test {
 
   fs::path dir_;
 };
+
+// The Gaussian σ/Δ model as programming errors (fixed per cell).
+ReadNoise Gaussian(double sigma, double mram_ber, uint64_t seed) {
+  return {NoiseKind::kProgram, SymmetricProfile(sigma, mram_ber), seed};
+}
 
 std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -160,7 +166,7 @@ TEST(CellNoise, ErrorProbabilityIsTheGaussianTail) {
 }
 
 TEST_F(HalEmu, ZeroSigmaReadsExactly) {
-  EmuBoard board(dir_, {0.0, 0.0, 7});
+  EmuBoard board(dir_, Gaussian(0.0, 0.0, 7));
   MemoryWindow& reram = board.window(WindowKind::kReram);
   const std::vector<uint8_t> words = CellWords(1 << 16, 3, 2);
   ASSERT_TRUE(reram.Write(0, words).ok());
@@ -182,14 +188,14 @@ std::vector<uint8_t> NoisyRead(const fs::path& dir, const ReadNoise& noise, cons
 
 TEST_F(HalEmu, NoiseIsReproducibleBySeedAndLeavesTheStoredBitsAlone) {
   const std::vector<uint8_t> words = CellWords(1 << 14, 2, 3);
-  const std::vector<uint8_t> a = NoisyRead(dir_, {0.3, 0.0, 1}, words, 2);
-  const std::vector<uint8_t> b = NoisyRead(dir_, {0.3, 0.0, 1}, words, 2);
-  const std::vector<uint8_t> c = NoisyRead(dir_, {0.3, 0.0, 2}, words, 2);
+  const std::vector<uint8_t> a = NoisyRead(dir_, Gaussian(0.3, 0.0, 1), words, 2);
+  const std::vector<uint8_t> b = NoisyRead(dir_, Gaussian(0.3, 0.0, 1), words, 2);
+  const std::vector<uint8_t> c = NoisyRead(dir_, Gaussian(0.3, 0.0, 2), words, 2);
   EXPECT_NE(a, words);
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
 
-  EmuBoard board(dir_, {0.3, 0.0, 1});
+  EmuBoard board(dir_, Gaussian(0.3, 0.0, 1));
   MemoryWindow& reram = board.window(WindowKind::kReram);
   EXPECT_EQ(InPlace(reram, 0, words.size()), words);  // no pass yet: the file as stored
   ASSERT_TRUE(reram.BeginReadPass(0, static_cast<uint32_t>(words.size()), 2).ok());
@@ -216,7 +222,7 @@ TEST_F(HalEmu, FlippedCellFractionMatchesTheFormula) {
   for (uint8_t c = 1; c <= 3; ++c) {
     SCOPED_TRACE(int(c));
     const std::vector<uint8_t> words = CellWords(1 << 18, c, 10 + c);
-    const std::vector<uint8_t> noisy = NoisyRead(dir_, {sigma, 0.0, 5}, words, c);
+    const std::vector<uint8_t> noisy = NoisyRead(dir_, Gaussian(sigma, 0.0, 5), words, c);
     const uint32_t top = (1u << c) - 1u, per_word = 32u / c;
     double expected = 0.0, variance = 0.0;
     uint64_t changed = 0;
@@ -241,7 +247,7 @@ TEST_F(HalEmu, FlippedCellFractionMatchesTheFormula) {
 }
 
 TEST_F(HalEmu, ReramNoiseNeverTouchesMramOrDram) {
-  EmuBoard board(dir_, {1.0, 0.0, 3});
+  EmuBoard board(dir_, Gaussian(1.0, 0.0, 3));
   const std::vector<uint8_t> data = RandomBytes(1 << 14, 4);
   for (WindowKind kind : {WindowKind::kMram, WindowKind::kDram}) {
     MemoryWindow& window = board.window(kind);
@@ -253,7 +259,7 @@ TEST_F(HalEmu, ReramNoiseNeverTouchesMramOrDram) {
 
 TEST_F(HalEmu, MramBitErrorsFlipBitsAtTheirRate) {
   const double ber = 0.01;
-  EmuBoard board(dir_, {0.0, ber, 9});
+  EmuBoard board(dir_, Gaussian(0.0, ber, 9));
   const std::vector<uint8_t> data = RandomBytes(1 << 16, 5);
   MemoryWindow& mram = board.window(WindowKind::kMram);
   MemoryWindow& reram = board.window(WindowKind::kReram);
@@ -268,6 +274,123 @@ TEST_F(HalEmu, MramBitErrorsFlipBitsAtTheirRate) {
   const double bits = data.size() * 8.0;
   EXPECT_NEAR(static_cast<double>(flipped), bits * ber, 5 * std::sqrt(bits * ber * (1 - ber)));
   EXPECT_EQ(Stored(mram, 0, data.size()), data);
+}
+
+// A profile whose modes differ and whose errors lean one way or the other,
+// so a mode or direction mixed up shows.
+DeviceProfile Lopsided() {
+  DeviceProfile d;
+  d.name = "lopsided";
+  d.reram[0] = {0.010, 0.030};
+  d.reram[1] = {0.040, 0.005};
+  d.reram[2] = {0.015, 0.060};
+  d.mram_ber = 0.02;
+  return d;
+}
+
+// In every cell mode, cells move down and up as often as the profile says:
+// p_down per cell that has a level below, p_up per cell that has one above,
+// never by more than one level, never in the unused bits of a word.
+TEST_F(HalEmu, LevelErrorsFollowTheProfilePerModeAndDirection) {
+  const DeviceProfile profile = Lopsided();
+  for (NoiseKind kind : {NoiseKind::kRead, NoiseKind::kProgram}) {
+    for (uint8_t c = 1; c <= 3; ++c) {
+      SCOPED_TRACE(::testing::Message() << "cell_bits " << int(c) << (kind == NoiseKind::kRead ? " read" : " program"));
+      const std::vector<uint8_t> words = CellWords(1 << 18, c, 20 + c);
+      const std::vector<uint8_t> noisy = NoisyRead(dir_, {kind, profile, 11}, words, c);
+      const uint32_t top = (1u << c) - 1u, per_word = 32u / c;
+      uint64_t can_go_down = 0, can_go_up = 0, down = 0, up = 0;
+      for (size_t i = 0; i < words.size(); i += 4) {
+        uint32_t before, after;
+        std::memcpy(&before, &words[i], 4);
+        std::memcpy(&after, &noisy[i], 4);
+        if (c == 3) ASSERT_EQ(after >> 30, 0u) << "unused word bits changed";
+        for (uint32_t k = 0; k < per_word; ++k) {
+          const uint32_t x = (before >> (k * c)) & top, y = (after >> (k * c)) & top;
+          can_go_down += x > 0;
+          can_go_up += x < top;
+          if (y + 1 == x) ++down;
+          if (y == x + 1) ++up;
+          ASSERT_TRUE(y + 1 >= x && y <= x + 1) << x << " read as " << y;
+        }
+      }
+      const LevelErrors& e = profile.Mode(c);
+      auto expect = [](uint64_t seen, uint64_t trials, double p) {
+        const double n = static_cast<double>(trials);
+        EXPECT_NEAR(static_cast<double>(seen), n * p, 5 * std::sqrt(n * p * (1 - p))) << seen << " of " << trials;
+      };
+      expect(down, can_go_down, e.p_down);
+      expect(up, can_go_up, e.p_up);
+    }
+  }
+}
+
+// The profile reaches MRAM too, at its bit-error rate.
+TEST_F(HalEmu, MramBitErrorsFollowTheProfile) {
+  const DeviceProfile profile = Lopsided();
+  EmuBoard board(dir_, {NoiseKind::kRead, profile, 4});
+  const std::vector<uint8_t> data = RandomBytes(1 << 16, 6);
+  MemoryWindow& mram = board.window(WindowKind::kMram);
+  ASSERT_TRUE(mram.Write(0, data).ok());
+  ASSERT_TRUE(mram.BeginReadPass(0, static_cast<uint32_t>(data.size()), 1).ok());
+  const std::vector<uint8_t> noisy = InPlace(mram, 0, data.size());
+  uint64_t flipped = 0;
+  for (size_t i = 0; i < data.size(); ++i) flipped += std::popcount(static_cast<unsigned>(data[i] ^ noisy[i]));
+  const double bits = data.size() * 8.0, p = profile.mram_ber;
+  EXPECT_NEAR(static_cast<double>(flipped), bits * p, 5 * std::sqrt(bits * p * (1 - p)));
+}
+
+// The in-place bytes of [0, n) in ReRAM and MRAM after one read (a pass
+// over both, then EndReadPasses), on a board opened on `dir`.
+struct Reads {
+  std::vector<std::vector<uint8_t>> reram, mram;
+};
+Reads ReadTimes(const fs::path& dir, const ReadNoise& noise, const std::vector<uint8_t>& data, int times) {
+  EmuBoard board(dir, noise);
+  MemoryWindow& reram = board.window(WindowKind::kReram);
+  MemoryWindow& mram = board.window(WindowKind::kMram);
+  EXPECT_TRUE(reram.Write(0, data).ok());
+  EXPECT_TRUE(mram.Write(0, data).ok());
+  Reads reads;
+  for (int i = 0; i < times; ++i) {
+    EXPECT_TRUE(reram.BeginReadPass(0, static_cast<uint32_t>(data.size()), 2).ok());
+    EXPECT_TRUE(mram.BeginReadPass(0, static_cast<uint32_t>(data.size()), 1).ok());
+    reads.reram.push_back(InPlace(reram, 0, data.size()));
+    reads.mram.push_back(InPlace(mram, 0, data.size()));
+    for (MemoryWindow* window : board.info().windows) window->EndReadPasses();
+  }
+  return reads;
+}
+
+// Programming errors are the cells' own: every read and every boot sees the
+// same ones. Read errors are drawn anew for every read, and the n-th read of
+// a boot is the same in every boot with the seed.
+TEST_F(HalEmu, ProgramErrorsStayAndReadErrorsChangeFromReadToRead) {
+  const std::vector<uint8_t> data = CellWords(1 << 14, 2, 8);
+  const Reads program = ReadTimes(dir_, {NoiseKind::kProgram, Lopsided(), 3}, data, 3);
+  EXPECT_NE(program.reram[0], data);
+  EXPECT_NE(program.mram[0], data);
+  EXPECT_EQ(program.reram[1], program.reram[0]);
+  EXPECT_EQ(program.reram[2], program.reram[0]);
+  EXPECT_EQ(program.mram[1], program.mram[0]);
+  const Reads reboot = ReadTimes(dir_, {NoiseKind::kProgram, Lopsided(), 3}, data, 1);
+  EXPECT_EQ(reboot.reram[0], program.reram[0]);
+  EXPECT_EQ(reboot.mram[0], program.mram[0]);
+
+  const Reads read = ReadTimes(dir_, {NoiseKind::kRead, Lopsided(), 3}, data, 3);
+  EXPECT_NE(read.reram[0], data);
+  EXPECT_NE(read.reram[1], read.reram[0]);
+  EXPECT_NE(read.reram[2], read.reram[1]);
+  EXPECT_NE(read.mram[1], read.mram[0]);
+  const Reads again = ReadTimes(dir_, {NoiseKind::kRead, Lopsided(), 3}, data, 2);
+  EXPECT_EQ(again.reram[0], read.reram[0]);
+  EXPECT_EQ(again.reram[1], read.reram[1]);
+  EXPECT_EQ(again.mram[1], read.mram[1]);
+
+  // Off reads exactly whatever the profile says.
+  const Reads off = ReadTimes(dir_, {NoiseKind::kOff, Lopsided(), 3}, data, 1);
+  EXPECT_EQ(off.reram[0], data);
+  EXPECT_EQ(off.mram[0], data);
 }
 
 TEST_F(HalEmu, ReadPassesCheckTheirRange) {

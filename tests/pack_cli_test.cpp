@@ -215,3 +215,93 @@ TEST_F(PackCli, UsageErrorsExitTwo) {
 }
 
 }  // namespace
+
+namespace {
+
+class PresetCli : public PackCli {
+ protected:
+  nlohmann::json PackAndInspect(const std::string& flags) {
+    const fs::path image = dir_ / "p.qmc";
+    const CliRun pack = Qmc("pack " + Stories() + " -o " + image.string() + " " + flags, dir_);
+    EXPECT_EQ(pack.exit_code, 0) << pack.err;
+    const CliRun inspect = Qmc("inspect --json " + image.string(), dir_);
+    EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+    return nlohmann::json::parse(inspect.out);
+  }
+
+  // A usage error: exit 2, naming both flags, nothing written.
+  void ExpectUsageError(const std::string& flags, const std::string& first, const std::string& second) {
+    const CliRun r = Qmc("pack " + Stories() + " -o " + (dir_ / "out.qmc").string() + " " + flags, dir_);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(first), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(second), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "out.qmc"));
+  }
+};
+
+// The paper's split: ρ 0.3 at 5 bits and 3-bit inliers is 0.7·3 + 0.3·5 =
+// 3.6 value bits; all-in adds the bitmap (1 bit), the u32 row starts and two
+// fp16 pairs per 64-wide row (0.5 + 1.0), and the embedding's 512-wide rows less.
+TEST_F(PresetCli, PaperPresetsWriteTheSplitLayout) {
+  for (const auto& [preset, cells] : {std::pair{"paper-3mlc", 3}, std::pair{"paper-2mlc", 2}}) {
+    const nlohmann::json j = PackAndInspect(std::string("--preset ") + preset);
+    EXPECT_EQ(j["preset"], preset);
+    EXPECT_EQ(j["inlier_bits"], 3);
+    EXPECT_EQ(j["outlier_bits"], 5);
+    EXPECT_EQ(j["cell_bits"], cells);
+    EXPECT_NEAR(j["outlier_fraction"].get<double>(), 0.3, 1e-3);
+    EXPECT_NEAR(j["value_bits_per_weight"].get<double>(), 3.6, 2e-3);
+    EXPECT_GT(j["bits_per_weight"].get<double>(), 3.6 + 1.0);
+    EXPECT_LT(j["bits_per_weight"].get<double>(), 3.6 + 1.0 + 2.0);
+    EXPECT_EQ(j["tensors"][2]["scheme"], "split");  // blk.0.attn_q.weight
+    EXPECT_EQ(j["tensors"][2]["group_size"], 64);   // per channel: one inlier group per 64-wide row
+  }
+  const nlohmann::json exact = PackAndInspect("--preset exact-outliers");
+  EXPECT_EQ(exact["outlier_bits"], 16);
+  EXPECT_EQ(exact["tensors"][2]["scheme"], "group-affine");
+  EXPECT_NEAR(exact["outlier_fraction"].get<double>(), 0.005, 1e-4);
+}
+
+TEST_F(PresetCli, ExplicitFlagsOverrideAPreset) {
+  const nlohmann::json j = PackAndInspect("--preset paper-3mlc --outlier-ratio 0.1 --outlier-bits 6 --group 32");
+  EXPECT_NEAR(j["outlier_fraction"].get<double>(), 0.1, 1e-3);
+  EXPECT_EQ(j["outlier_bits"], 6);
+  EXPECT_EQ(j["tensors"][2]["group_size"], 32);
+  EXPECT_NEAR(j["value_bits_per_weight"].get<double>(), 0.9 * 3 + 0.1 * 6, 2e-3);
+  // Without a preset, --outlier-bits alone selects the split layout.
+  const nlohmann::json plain = PackAndInspect("--scheme qmc --outlier-ratio 0.2 --outlier-bits 4 --group channel");
+  EXPECT_EQ(plain["tensors"][2]["scheme"], "split");
+  EXPECT_EQ(plain["preset"], "");
+}
+
+// --noise-aware on picks a smaller inlier step than plain MSE under the
+// profile's error rates, so the image differs; off matches an explicit off.
+TEST_F(PresetCli, NoiseAwareScalesDependOnTheProfile) {
+  const fs::path on = dir_ / "on.qmc", off = dir_ / "off.qmc";
+  ASSERT_EQ(Qmc("pack " + Stories() + " -o " + on.string() + " --preset paper-3mlc", dir_).exit_code, 0);
+  ASSERT_EQ(Qmc("pack " + Stories() + " -o " + off.string() + " --preset paper-3mlc --noise-aware off", dir_).exit_code, 0);
+  EXPECT_NE(qmc::testing::Slurp(on), qmc::testing::Slurp(off));
+}
+
+TEST_F(PresetCli, ContradictingFlagsAreUsageErrorsNamingBoth) {
+  ExpectUsageError("--preset paper-3mlc --scheme rtn", "--preset paper-3mlc", "--scheme rtn");
+  ExpectUsageError("--preset paper-2mlc --cell-bits 3", "--preset paper-2mlc", "--cell-bits 3");
+  ExpectUsageError("--preset paper-3mlc --outlier-bits fp16", "--preset paper-3mlc", "--outlier-bits fp16");
+  ExpectUsageError("--preset exact-outliers --outlier-bits 5", "--preset exact-outliers", "--outlier-bits 5");
+  ExpectUsageError("--preset paper-3mlc --outlier-ratio 0.95", "--outlier-ratio", "0.95");
+  ExpectUsageError("--preset paper-3mlc --outlier-ratio -0.1", "--outlier-ratio", "-0.1");
+}
+
+TEST_F(PresetCli, BadDeviceProfilesNameTheKey) {
+  const fs::path profile = dir_ / "input-profile.json";
+  auto write = [&](const std::string& text) { std::ofstream(profile) << text; };
+  const std::string good_modes = R"("1": {"p_down": 0.001, "p_up": 0.001}, "2": {"p_down": 0.01, "p_up": 0.01})";
+  write(R"({"name": "x", "reram": {)" + good_modes + R"(}, "mram": {"bit_error_rate": 0}})");
+  ExpectBadInput(Stories() + " --preset paper-3mlc --device " + profile.string(), "\"3\"");
+  write(R"({"name": "x", "reram": {)" + good_modes + R"(, "3": {"p_down": 1.5, "p_up": 0}}, "mram": {"bit_error_rate": 0}})");
+  ExpectBadInput(Stories() + " --preset paper-3mlc --device " + profile.string(), "p_down");
+  write(R"({"name": "x", "reram": {)" + good_modes + R"(, "3": {"p_down": 0.1, "p_up": 0.1}}, "mram": {"bit_error_rate": 0}, "colour": 1})");
+  ExpectBadInput(Stories() + " --preset paper-3mlc --device " + profile.string(), "colour");
+}
+
+}  // namespace

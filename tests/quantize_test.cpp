@@ -154,7 +154,7 @@ TEST(Quantize, ClippingSearchBeatsMinMaxPerGroup) {
   const Tensor& w = model.tensors.at("blk.0.ffn_down.weight");
   for (uint32_t bits = 2; bits <= 4; ++bits) {
     const uint32_t group = 64, max_code = (1u << bits) - 1u;
-    const GroupCodes codes = QuantizeGroupAffine(w, {}, bits, group);
+    const GroupCodes codes = QuantizeGroupAffine(w, {}, bits, group, 0.0);
     const uint32_t groups = quant::GroupsPerRow(w.cols, group);
     for (uint32_t r = 0; r < w.rows; ++r) {
       for (uint32_t g = 0; g < groups; ++g) {

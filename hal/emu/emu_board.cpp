@@ -1,17 +1,26 @@
 #include "hal/emu/emu_board.h"
 
-#include "hal/emu/cell_noise.h"
-
 namespace qmc::hal::emu {
 
 EmuBoard::EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise) {
   std::error_code error;
   if (!std::filesystem::is_directory(nvm_dir, error)) throw EmuError(nvm_dir.string() + ": not a directory");
   using Model = EmuWindow::ErrorModel;
-  const double reram_p = LevelErrorProbability(noise.reram_sigma);
   const EmuWindow::ReadErrors exact{};
-  const EmuWindow::ReadErrors reram{reram_p > 0.0 ? Model::kLevelNoise : Model::kNone, reram_p, noise.seed};
-  const EmuWindow::ReadErrors mram{noise.mram_ber > 0.0 ? Model::kBitFlips : Model::kNone, noise.mram_ber, noise.seed};
+  EmuWindow::ReadErrors reram, mram;
+  if (noise.kind != NoiseKind::kOff) {
+    const EmuWindow::Draw draw = noise.kind == NoiseKind::kRead ? EmuWindow::Draw::kRead : EmuWindow::Draw::kProgram;
+    bool reram_errs = false;
+    for (uint32_t c = 1; c <= 3; ++c) {
+      reram.levels[c - 1] = noise.device.Mode(c);
+      reram_errs = reram_errs || noise.device.Mode(c).p_down > 0.0 || noise.device.Mode(c).p_up > 0.0;
+    }
+    reram.model = reram_errs ? Model::kLevelNoise : Model::kNone;
+    reram.draw = mram.draw = draw;
+    reram.seed = mram.seed = noise.seed;
+    mram.model = noise.device.mram_ber > 0.0 ? Model::kBitFlips : Model::kNone;
+    mram.bit_error_rate = noise.device.mram_ber;
+  }
   windows_[0] = EmuWindow::Open({WindowKind::kSram, kSramBytes, 1, false}, {}, exact);
   windows_[1] = EmuWindow::Open({WindowKind::kMram, kMramBytes, 1, false}, nvm_dir / "mram.bin", mram);
   windows_[2] = EmuWindow::Open({WindowKind::kReram, kReramBytes, kReramWriteBytes, false}, nvm_dir / "reram.bin",

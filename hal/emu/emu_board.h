@@ -19,15 +19,23 @@
 #include <filesystem>
 #include <memory>
 
+#include "hal/emu/device_profile.h"
 #include "hal/emu/emu_window.h"
 #include "hal/hal.h"
 #include "hal/window_sizes.h"
 
 namespace qmc::hal::emu {
 
+// Which errors the board's NVM reads get (docs/device-model.md).
+enum class NoiseKind {
+  kOff,      // every read is exact
+  kRead,     // read errors: a new draw on every read pass (EmuWindow::Draw::kRead)
+  kProgram,  // programming errors: one draw per cell for good (EmuWindow::Draw::kProgram)
+};
+
 struct ReadNoise {
-  double reram_sigma = 0.0;  // σ/Δ of the ReRAM read noise; 0 reads exactly
-  double mram_ber = 0.0;     // MRAM bit-error rate; 0 reads exactly
+  NoiseKind kind = NoiseKind::kOff;
+  DeviceProfile device;  // the error rates: ReRAM per cell mode, MRAM per bit
   uint64_t seed = 1;
 };
 

@@ -94,17 +94,20 @@ void EmuWindow::DoWrite(uint32_t offset, std::span<const uint8_t> data) {
 
 void EmuWindow::DoBeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_bits) {
   if (as_read_ == stored_) return;
-  std::memcpy(as_read_ + offset, stored_ + offset, length);  // a fresh draw, not noise on noise
+  std::memcpy(as_read_ + offset, stored_ + offset, length);  // errors on the stored bits, not on a previous pass's
   const std::span<uint8_t> range(as_read_ + offset, length);
-  const uint64_t seed = PassSeed(errors_.seed, static_cast<uint32_t>(kind()), offset);
+  // Programming errors are draw 0 for good; read errors draw 1, 2, ... one per read.
+  const uint64_t draw = errors_.draw == Draw::kProgram ? 0 : 1 + reads_;
+  const uint64_t seed = PassSeed(DrawSeed(errors_.seed, draw), static_cast<uint32_t>(kind()), offset);
   if (errors_.model == ErrorModel::kLevelNoise) {
-    ApplyLevelNoise(range, cell_bits, errors_.probability, seed);
+    ApplyLevelNoise(range, cell_bits, errors_.levels[cell_bits - 1], seed);
   } else {
-    ApplyBitFlips(range, errors_.probability, seed);
+    ApplyBitFlips(range, errors_.bit_error_rate, seed);
   }
 }
 
 void EmuWindow::DoEndReadPasses() {
+  ++reads_;
   if (as_read_ == stored_) return;
   // Dropping the private copies of a MAP_PRIVATE file mapping makes its
   // pages read the file again: the stored contents, without touching pages

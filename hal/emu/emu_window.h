@@ -5,15 +5,21 @@
 // Read errors are modelled per read pass (hal.h's BeginReadPass): the
 // in-place view of a noisy window is a second, MAP_PRIVATE mapping of the
 // same file, and each pass copies the stored bytes of its range into it and
-// applies one draw of cell errors (hal/emu/cell_noise.h). The engine thus
-// sees a fixed corrupted read for the whole boot, as if every cell had been
-// sensed once, while the file, Read and every other range stay exact.
+// applies cell errors (hal/emu/cell_noise.h), while the file, Read and every
+// range no pass declared stay exact. Which errors a pass applies depends on
+// the kind of noise (docs/device-model.md):
+//   kProgram  the same for every pass, boot and process with one seed: each
+//             cell's error is fixed, as if it had been written wrong;
+//   kRead     a new draw after every EndReadPasses (the passes declared
+//             between two EndReadPasses are one read of the memory), the
+//             n-th read the same in every process with one seed.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
 
+#include "hal/emu/device_profile.h"
 #include "hal/hal.h"
 
 namespace qmc::hal::emu {
@@ -39,9 +45,12 @@ class EmuWindow final : public MemoryWindow {
   using MemoryWindow::Geometry;
 
   enum class ErrorModel { kNone, kLevelNoise, kBitFlips };
+  enum class Draw { kProgram, kRead };
   struct ReadErrors {
     ErrorModel model = ErrorModel::kNone;
-    double probability = 0.0;  // per cell (kLevelNoise) or per bit (kBitFlips)
+    LevelErrors levels[3];        // kLevelNoise: per read of a cell, index cell_bits - 1
+    double bit_error_rate = 0.0;  // kBitFlips: per bit
+    Draw draw = Draw::kProgram;
     uint64_t seed = 0;
   };
 
@@ -70,6 +79,7 @@ class EmuWindow final : public MemoryWindow {
   uint8_t* stored_;   // the NVM contents (MAP_SHARED), or the anonymous memory
   uint8_t* as_read_;  // what in-place reads see: stored_ unless errors are modelled
   ReadErrors errors_;
+  uint64_t reads_ = 0;  // EndReadPasses calls so far: which draw kRead errors use
   PowerCut* power_cut_ = nullptr;
 };
 

@@ -13,6 +13,9 @@
 #include "host/cli/commands.h"
 #include "host/image_summary.h"
 #include "host/pack.h"
+#include "host/pack_presets.h"
+#include "hal/emu/code_errors.h"
+#include "hal/emu/device_profile.h"
 
 namespace qmc::cli {
 namespace {
@@ -26,15 +29,69 @@ const std::map<std::string, image::Quantizer> kSchemes = {{"qmc", image::Quantiz
 struct PackArgs {
   std::string checkpoint;
   std::string output;
-  std::string scheme = "qmc";
-  std::string balance = "tensor";
-  std::string embedding = "quant";
-  host::QuantOptions options;
+  std::string preset;
+  // Unset: the preset's value, or the default.
+  std::optional<std::string> scheme;
+  std::optional<uint32_t> bits;
+  std::optional<std::string> group;
+  std::optional<double> outlier_ratio;
+  std::optional<std::string> outlier_bits;
+  std::optional<std::string> balance;
   std::optional<uint32_t> cell_bits;
+  std::optional<std::string> noise_aware;
+  std::string device;
+  std::string embedding = "quant";
   std::string tokenizer;
   bool json = false;
   bool quiet = false;
 };
+
+std::optional<uint32_t> ParseOutlierBits(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  return *text == "fp16" ? 0u : static_cast<uint32_t>(std::stoul(*text));
+}
+
+// The options a command line means: the preset's (or the defaults), then
+// every explicit flag. Throws CLI::ValidationError (usage, exit 2) for a
+// flag that contradicts the preset, and InputError for a bad device profile.
+host::QuantOptions ResolveOptions(const PackArgs& args) {
+  const host::Preset* preset = args.preset.empty() ? nullptr : host::FindPreset(args.preset);
+  host::QuantOptions o = preset != nullptr ? preset->options : host::QuantOptions{};
+  bool noise_aware = preset != nullptr && preset->noise_aware;
+  const std::optional<uint32_t> outlier_bits = ParseOutlierBits(args.outlier_bits);
+  if (preset != nullptr) {
+    const std::optional<std::string> clash = host::ContradictingFlag(*preset, {args.scheme, args.cell_bits, outlier_bits});
+    if (clash) throw CLI::ValidationError("--preset " + args.preset + " contradicts " + *clash);
+  }
+  if (args.scheme) o.quantizer = kSchemes.at(*args.scheme);
+  if (args.bits) o.bits = *args.bits;
+  if (args.group) o.group_size = *args.group == "channel" ? host::kPerChannel : static_cast<uint32_t>(std::stoul(*args.group));
+  if (args.outlier_ratio) o.outlier_ratio = *args.outlier_ratio;
+  if (outlier_bits) o.outlier_bits = *outlier_bits;
+  if (args.balance) o.balance = *args.balance == "row" ? host::OutlierBalance::kRow : host::OutlierBalance::kTensor;
+  if (o.quantizer == image::Quantizer::kMxInt4) o.bits = 4;
+  // MLC cells default to the code width when a cell can hold it.
+  if (args.cell_bits) {
+    o.cell_bits = *args.cell_bits;
+  } else if (preset == nullptr) {
+    o.cell_bits = o.bits <= 3 ? o.bits : 2;
+  }
+  o.embedding = args.embedding == "fp16" ? host::EmbeddingMode::kFp16 : host::EmbeddingMode::kQuantize;
+  if (args.noise_aware) noise_aware = *args.noise_aware == "on";
+  if (noise_aware) {
+    if (o.quantizer != image::Quantizer::kQmc && o.quantizer != image::Quantizer::kRtn) {
+      throw CLI::ValidationError("--noise-aware on applies to --scheme qmc and rtn, not " + args.scheme.value_or("?"));
+    }
+    try {
+      const hal::emu::DeviceProfile profile =
+          args.device.empty() ? hal::emu::DefaultDeviceProfile() : hal::emu::LoadDeviceProfile(args.device);
+      o.inlier_noise = hal::emu::CodeErrors(profile.Mode(o.cell_bits), o.bits, o.cell_bits).mean_square_levels;
+    } catch (const hal::emu::ProfileError& e) {
+      throw host::InputError(e.what());
+    }
+  }
+  return o;
+}
 
 uint64_t CheckpointBytes(const std::filesystem::path& path) {
   if (!std::filesystem::is_directory(path)) return std::filesystem::file_size(path);
@@ -47,13 +104,7 @@ uint64_t CheckpointBytes(const std::filesystem::path& path) {
 
 void RunPack(PackArgs& args) {
   const auto start = std::chrono::steady_clock::now();
-  host::QuantOptions& options = args.options;
-  options.quantizer = kSchemes.at(args.scheme);
-  options.balance = args.balance == "row" ? host::OutlierBalance::kRow : host::OutlierBalance::kTensor;
-  options.embedding = args.embedding == "fp16" ? host::EmbeddingMode::kFp16 : host::EmbeddingMode::kQuantize;
-  if (options.quantizer == image::Quantizer::kMxInt4) options.bits = 4;
-  // MLC cells default to the code width when a cell can hold it.
-  options.cell_bits = args.cell_bits.value_or(options.bits <= 3 ? options.bits : 2);
+  const host::QuantOptions options = ResolveOptions(args);
 
   host::Checkpoint checkpoint = host::LoadCheckpoint(args.checkpoint);
   if (!args.tokenizer.empty()) {
@@ -86,11 +137,13 @@ void RunPack(PackArgs& args) {
     std::printf("%s\n", summary.dump(2).c_str());
   } else {
     const auto& w = summary["bytes_by_window"];
-    std::printf("%s: %s image of %s (%s), %u bytes: mram %llu, reram %llu, dram %llu; %.4f bits/weight, outlier fraction %.5f\n",
-                args.output.c_str(), args.scheme.c_str(), args.checkpoint.c_str(), checkpoint.format.c_str(),
+    const std::string scheme = args.preset.empty() ? summary["quantizer"].get<std::string>() : args.preset;
+    std::printf("%s: %s image of %s (%s), %u bytes: mram %llu, reram %llu, dram %llu; %.4f bits/weight all-in, "
+                "%.4f value bits, outlier fraction %.5f\n",
+                args.output.c_str(), scheme.c_str(), args.checkpoint.c_str(), checkpoint.format.c_str(),
                 view.value().header().image_size, w["mram"].get<unsigned long long>(), w["reram"].get<unsigned long long>(),
                 w["dram"].get<unsigned long long>(), summary["bits_per_weight"].get<double>(),
-                summary["outlier_fraction"].get<double>());
+                summary["value_bits_per_weight"].get<double>(), summary["outlier_fraction"].get<double>());
   }
   if (!args.quiet) {
     std::fprintf(stderr, "qmc pack: %.1f MB checkpoint in %.2f s (%.1f MB/s)\n", checkpoint_mb, seconds,
@@ -110,30 +163,46 @@ void AddPackCommand(CLI::App& app) {
       ->required();
   cmd->add_option("-o,--output", args->output, "image file to write (atomically: a failed pack leaves no file)")
       ->required();
+  std::string preset_help = "a named set of the options below (explicit flags override it, except those that "
+                            "contradict it):";
+  for (const host::Preset& p : host::Presets()) preset_help += std::string("\n  ") + p.name + ": " + p.summary;
+  std::vector<std::string> preset_names;
+  for (const host::Preset& p : host::Presets()) preset_names.emplace_back(p.name);
+  cmd->add_option("--preset", args->preset, preset_help)->check(CLI::IsMember(preset_names));
   cmd->add_option("--scheme", args->scheme,
-                  "qmc: top-rho outliers exact in MRAM + group inliers in ReRAM; rtn: the same group quantizer "
-                  "without outliers; mxint4: OCP MX INT4 (blocks of 32, E8M0 scale); fp16, f32: unquantized "
-                  "weights in DRAM")
-      ->check(CLI::IsMember({"qmc", "rtn", "mxint4", "fp16", "f32"}))
-      ->capture_default_str();
-  cmd->add_option("--bits", args->options.bits, "inlier code bits for qmc/rtn")
-      ->check(CLI::IsMember({2u, 3u, 4u}))
-      ->default_val(3);
-  cmd->add_option("--group", args->options.group_size,
-                  "weights per scale/zero group along a row (the last group of a row may be partial)")
-      ->check(CLI::Range(1u, 4096u))
-      ->default_val(64);
-  cmd->add_option("--outlier-ratio", args->options.outlier_ratio,
-                  "qmc: fraction rho of each matrix's weights (largest |w|) kept exact as fp16 outliers")
-      ->check(CLI::Range(0.0, 0.5))
-      ->default_val(0.005);
+                  "qmc: top-rho outliers in MRAM + inliers in ReRAM; rtn: the same group quantizer without "
+                  "outliers; mxint4: OCP MX INT4 (blocks of 32, E8M0 scale); fp16, f32: unquantized weights in DRAM "
+                  "[default: qmc]")
+      ->check(CLI::IsMember({"qmc", "rtn", "mxint4", "fp16", "f32"}));
+  cmd->add_option("--bits", args->bits, "inlier code bits for qmc/rtn [default: 3]")->check(CLI::IsMember({2u, 3u, 4u}));
+  cmd->add_option("--group", args->group,
+                  "weights per scale/zero along a row (the last group may be partial), or 'channel': one per row. "
+                  "With --outlier-bits N: inliers per scale, counted over a row's inliers [default: 64]")
+      ->check(CLI::IsMember({"channel"}) | CLI::Range(1, 4096));
+  cmd->add_option("--outlier-ratio", args->outlier_ratio,
+                  "qmc: fraction rho of each matrix's weights (largest |w|) made outliers [default: 0.005]")
+      ->check(CLI::Range(0.0, 0.9));
+  cmd->add_option("--outlier-bits", args->outlier_bits,
+                  "qmc: fp16 keeps outliers exact (a CSR in MRAM); 4..8 quantizes them per row with an MSE-searched "
+                  "scale and stores their positions as a bitmap (the paper's split layout, docs/image-format.md) "
+                  "[default: fp16]")
+      ->check(CLI::IsMember({"fp16", "4", "5", "6", "7", "8"}));
   cmd->add_option("--outlier-balance", args->balance,
-                  "tensor: top rho of the whole matrix; row: the same count spread evenly over rows")
-      ->check(CLI::IsMember({"tensor", "row"}))
-      ->capture_default_str();
+                  "tensor: top rho of the whole matrix; row: the same count spread evenly over rows [default: tensor]")
+      ->check(CLI::IsMember({"tensor", "row"}));
   cmd->add_option("--cell-bits", args->cell_bits,
                   "bits per MLC ReRAM cell (default: the code bits if <= 3, else 2)")
       ->check(CLI::IsMember({1u, 2u, 3u}));
+  cmd->add_option("--noise-aware", args->noise_aware,
+                  "on: choose each inlier scale by the paper's noise-aware loss ||W - Q(W)||^2 + n*E[d^2]*step^2, "
+                  "E[d^2] the expected squared code error of one stored code under the device profile's error rates "
+                  "for the cell mode; off: plain MSE. The search grid is in docs/image-format.md "
+                  "[default: on for the paper presets, else off]")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--device", args->device,
+                  "device profile JSON (docs/device-model.md) whose ReRAM error rates --noise-aware uses "
+                  "[default: the built-in hal/profiles/devices/default.json]")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--embedding", args->embedding,
                   "token embedding / classifier: quant (like the other matrices) or fp16 (kept in DRAM)")
       ->check(CLI::IsMember({"quant", "fp16"}))
@@ -143,8 +212,10 @@ void AddPackCommand(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--json", args->json, "print the image summary as JSON (the `qmc inspect --json` keys)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress or timing on stderr");
-  cmd->footer("Example: qmc pack ../shared/models/stories260K.bin --tokenizer ../shared/models/tok512.bin \\\n"
-              "           -o stories.qmc --scheme qmc --bits 3 --outlier-ratio 0.005");
+  cmd->footer("Examples: qmc pack ../shared/models/kjv6M.bin --tokenizer ../shared/models/kjv_tok2048.bin \\\n"
+              "            -o kjv.qmc --preset paper-3mlc\n"
+              "          qmc pack ../shared/models/stories260K.bin --tokenizer ../shared/models/tok512.bin \\\n"
+              "            -o stories.qmc --scheme qmc --bits 3 --outlier-ratio 0.005");
   cmd->callback([args] { RunPack(*args); });
 }
 
