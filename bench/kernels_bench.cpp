@@ -1,12 +1,15 @@
 // Matvec kernels on kjv6M-shaped matrices (768x288: ffn_gate/up; 288x768:
 // ffn_down), random weights: the reference, the portable scalar kernel and
-// AVX2 (when the CPU runs it), for f32, fp16, mxint4 and qmc in every
-// (bits, cell bits) layout (group 64, rho 0.005).
+// AVX2 (when the CPU runs it), for f32, fp16, mxint4, qmc in every
+// (bits, cell bits) layout (group 64, rho 0.005) and the paper's split
+// scheme (split_b3c3, split_b3c2: 3-bit inliers per channel, rho 0.3,
+// 5-bit outliers).
 //
 // Per benchmark: items/s = rows/s; bytes/s = the tensor's image bytes
-// (codes or values, scales, outliers) read per second; vs_reference = the
-// reference's CPU time per matvec over this kernel's, both from this run
-// (the reference of each case is registered, so runs, first).
+// (codes or values, scales, outliers) read per second; vs_reference and
+// vs_scalar = that kernel's CPU time per matvec over this one's, both from
+// this run (the reference and scalar of each case are registered, so run,
+// first).
 #include <benchmark/benchmark.h>
 
 #include <ctime>
@@ -31,7 +34,7 @@ struct PackedCase {
   qmc::image::ImageView view;
 };
 
-std::map<std::string, double> reference_seconds;  // per case and matrix
+std::map<std::string, double> reference_seconds, scalar_seconds;  // per case and matrix
 
 void RunMatVec(benchmark::State& state, const PackedCase* c, const char* tensor, MatVecKernel kernel,
                const std::string& key) {
@@ -52,8 +55,15 @@ void RunMatVec(benchmark::State& state, const PackedCase* c, const char* tensor,
   state.SetBytesProcessed(state.iterations() * bytes);
   if (kernel == MatVecKernel::kReference) {
     reference_seconds[key] = seconds;
-  } else if (const auto it = reference_seconds.find(key); it != reference_seconds.end()) {
+    return;
+  }
+  if (const auto it = reference_seconds.find(key); it != reference_seconds.end()) {
     state.counters["vs_reference"] = it->second / seconds;
+  }
+  if (kernel == MatVecKernel::kScalar) {
+    scalar_seconds[key] = seconds;
+  } else if (const auto it = scalar_seconds.find(key); it != scalar_seconds.end()) {
+    state.counters["vs_scalar"] = it->second / seconds;
   }
 }
 
@@ -64,6 +74,16 @@ qmc::host::QuantOptions Options(Quantizer quantizer, uint32_t bits, uint32_t cel
   o.cell_bits = cell_bits;
   o.group_size = quantizer == Quantizer::kMxInt4 ? 32 : 64;
   o.outlier_ratio = 0.005;
+  return o;
+}
+
+qmc::host::QuantOptions SplitOptions(uint32_t cell_bits) {
+  qmc::host::QuantOptions o;
+  o.bits = 3;
+  o.cell_bits = cell_bits;
+  o.group_size = qmc::host::kPerChannel;
+  o.outlier_ratio = 0.3;
+  o.outlier_bits = 5;
   return o;
 }
 
@@ -82,6 +102,8 @@ int main(int argc, char** argv) {
                          Options(Quantizer::kQmc, bits, cell_bits)});
     }
   }
+  schemes.push_back({"split_b3c3", SplitOptions(3)});
+  schemes.push_back({"split_b3c2", SplitOptions(2)});
   std::vector<MatVecKernel> kernels = {MatVecKernel::kReference, MatVecKernel::kScalar};
   if (qmc::MatVecKernelAvailable(MatVecKernel::kAvx2)) kernels.push_back(MatVecKernel::kAvx2);
   const char* kernel_names[] = {"reference", "scalar", "avx2"};

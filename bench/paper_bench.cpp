@@ -3,9 +3,9 @@
 // paper-3mlc and paper-2mlc, and our exact-outlier QMC, without noise and
 // under the device profile's read errors (mean ± sd over noise seeds); bits
 // per weight in the paper's accounting (value bits) and all-in; the ρ sweep
-// of the paper's Fig. 3 (left); an error-rate sweep. kjv6M is scored on
-// kjv-valid.txt, stories260K on WikiText-2 test (its f32 image is the KL and
-// top-1 reference for both). The protocol is `qmc eval`'s (host/eval.h).
+// of the paper's Fig. 3 (left); a sweep of one cell error rate for every
+// mode. kjv6M is scored on kjv-valid.txt, stories260K on WikiText-2 test;
+// each model's f32 image is its KL and top-1 reference. The protocol is `qmc eval`'s (host/eval.h).
 // Writes markdown to stdout and CSV with --csv FILE.
 #include <cmath>
 #include <cstdio>
@@ -75,13 +75,12 @@ QuantOptions FromPreset(const char* name, const DeviceProfile& profile, double r
   return o;
 }
 
-DeviceProfile Scaled(DeviceProfile p, double factor) {
-  for (auto& mode : p.reram) {
-    mode.p_down *= factor;
-    mode.p_up *= factor;
-  }
-  p.mram_ber *= factor;
-  return p;
+// Every ReRAM mode reads one level off with probability p, half down, half up.
+DeviceProfile Uniform(double p) {
+  DeviceProfile profile;
+  profile.name = "uniform";
+  for (auto& mode : profile.reram) mode = {p / 2, p / 2};
+  return profile;
 }
 
 class Bench {
@@ -148,7 +147,7 @@ std::string Fmt(const char* format, double a, double b = 0.0) {
 
 int main(int argc, char** argv) {
   std::string csv_path, device;
-  size_t kjv_tokens = 8000, wiki_tokens = 20000, seeds = 5;
+  size_t kjv_tokens = 4000, wiki_tokens = 10000, seeds = 5, sweep_seeds = 3;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -162,15 +161,19 @@ int main(int argc, char** argv) {
       wiki_tokens = std::stoul(argv[++i]);
     } else if (arg == "--seeds" && i + 1 < argc) {
       seeds = std::stoul(argv[++i]);
+    } else if (arg == "--sweep-seeds" && i + 1 < argc) {
+      sweep_seeds = std::stoul(argv[++i]);
     } else if (arg == "--quick") {
       quick = true;
     } else {
       std::fprintf(stderr,
-                   "usage: paper_bench [--device FILE] [--seeds N] [--kjv-tokens N] [--wiki-tokens N] [--quick] [--csv FILE]\n"
+                   "usage: paper_bench [--device FILE] [--seeds N] [--sweep-seeds N] [--kjv-tokens N] [--wiki-tokens N]\n"
+                   "                   [--quick] [--csv FILE]\n"
                    "  --device FILE    device profile for the noise-aware scales and the injected errors (default: built in)\n"
-                   "  --seeds N        noise seeds per noisy row (default 5)\n"
-                   "  --kjv-tokens N   kjv6M tokens scored on kjv-valid.txt (default 8000)\n"
-                   "  --wiki-tokens N  stories260K tokens scored on wiki.test.raw (default 20000)\n"
+                   "  --seeds N        noise seeds per noisy row of Table 2 (default 5)\n"
+                   "  --sweep-seeds N  noise seeds per noisy row of the sweeps (default 3)\n"
+                   "  --kjv-tokens N   kjv6M tokens scored on kjv-valid.txt (default 4000)\n"
+                   "  --wiki-tokens N  stories260K tokens scored on wiki.test.raw (default 10000)\n"
                    "  --quick          stories260K only, 1000 tokens, 2 seeds, no sweeps (a smoke run)\n");
       return 2;
     }
@@ -182,7 +185,7 @@ int main(int argc, char** argv) {
   if (!quick) models.push_back({"kjv6M", shared / "models/kjv6M.bin", shared / "models/kjv_tok2048.bin", shared / "data/kjv-valid.txt", kjv_tokens});
   models.push_back({"stories260K", shared / "models/stories260K.bin", shared / "models/tok512.bin",
                     shared / "data/wiki.test.raw", quick ? 1000 : wiki_tokens});
-  if (quick) seeds = 2;
+  if (quick) seeds = sweep_seeds = 2;
   for (const Model& m : models) {
     if (!fs::exists(m.checkpoint) || !fs::exists(m.text)) {
       std::fprintf(stderr, "paper_bench: %s or %s is missing (../shared)\n", m.checkpoint.c_str(), m.text.c_str());
@@ -191,13 +194,14 @@ int main(int argc, char** argv) {
   }
 
   std::printf("Device profile: %s. ReRAM p_down/p_up per read: 1-bit %.3g/%.3g, 2-bit %.3g/%.3g, 3-bit %.3g/%.3g; "
-              "MRAM BER %.3g. Noisy columns: mean ± sd over %zu seeds, errors drawn once per seed on every "
+              "MRAM BER %.3g. Noisy columns: mean ± sd over %zu seeds (sweeps: %zu), errors drawn once per seed on every "
               "ReRAM cell and MRAM bit an inference reads (host/device_noise.h). KL, top-1: against the f32 image.\n\n",
               profile.name.c_str(), profile.reram[0].p_down, profile.reram[0].p_up, profile.reram[1].p_down,
-              profile.reram[1].p_up, profile.reram[2].p_down, profile.reram[2].p_up, profile.mram_ber, seeds);
-  std::string csv = "table,model,row,rho,error_scale,value_bits,all_in_bits,tokens,nll,ppl,kl,top1,noisy_nll,noisy_nll_sd,"
+              profile.reram[1].p_up, profile.reram[2].p_down, profile.reram[2].p_up, profile.mram_ber, seeds, sweep_seeds);
+  std::string csv = "table,model,row,rho,uniform_error_rate,value_bits,all_in_bits,tokens,nll,ppl,kl,top1,noisy_nll,noisy_nll_sd,"
                     "noisy_ppl,noisy_ppl_sd,noisy_kl,noisy_kl_sd,noisy_top1,noisy_top1_sd\n";
-  auto emit = [&](const char* table, const Bench& b, const std::string& label, double rho, double scale,
+  // uniform_error_rate 0: the profile's rates.
+  auto emit = [&](const char* table, const Bench& b, const std::string& label, double rho, double error_rate,
                   const std::vector<uint8_t>& bytes, const Bench::Result& r) {
     const qmc::image::ImageView view = qmc::image::ImageView::OpenFile(bytes).value();
     const nlohmann::json summary = qmc::host::SummarizeImage(view);
@@ -213,7 +217,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     char line[1024];
     std::snprintf(line, sizeof line, "%s,%s,%s,%g,%g,%.5f,%.5f,%zu,%.6f,%.4f,%.6f,%.5f,%.6f,%.6f,%.4f,%.4f,%.6f,%.6f,%.5f,%.5f\n",
-                  table, b.model().name.c_str(), label.c_str(), rho, scale, value_bits, all_in, r.clean.tokens,
+                  table, b.model().name.c_str(), label.c_str(), rho, error_rate, value_bits, all_in, r.clean.tokens,
                   r.clean.nll, r.clean.ppl, *r.clean.kl, *r.clean.top1, r.nll.mean, r.nll.sd, r.ppl.mean, r.ppl.sd,
                   r.kl.mean, r.kl.sd, r.top1.mean, r.top1.sd);
     csv += line;
@@ -240,7 +244,7 @@ int main(int argc, char** argv) {
       const std::vector<uint8_t> bytes = b.Pack(row.options);
       // FP16 weights live in DRAM: nothing of them is noisy.
       const size_t seeds = row.options.quantizer == Quantizer::kFp16 ? 0 : b.seeds();
-      emit("table2", b, row.label, row.options.outlier_ratio, 1.0, bytes, b.Run(bytes, profile, seeds));
+      emit("table2", b, row.label, row.options.outlier_ratio, 0.0, bytes, b.Run(bytes, profile, seeds));
     }
   }
   if (!quick) {
@@ -249,24 +253,25 @@ int main(int argc, char** argv) {
       for (const char* preset : {"paper-3mlc", "paper-2mlc"}) {
         for (double rho : {0.1, 0.2, 0.3, 0.4, 0.5}) {
           const std::vector<uint8_t> bytes = b.Pack(FromPreset(preset, profile, rho));
-          emit("rho_sweep", b, std::string(preset) + " rho " + Fmt("%.1f", rho), rho, 1.0, bytes,
-               b.Run(bytes, profile, b.seeds()));
+          emit("rho_sweep", b, std::string(preset) + " rho " + Fmt("%.1f", rho), rho, 0.0, bytes,
+               b.Run(bytes, profile, sweep_seeds));
         }
       }
     }
-    std::printf("\n## Error-rate sweep (the images packed for the profile; every rate scaled)\n\n%s", header);
+    std::printf("\n## Error-rate sweep: every ReRAM cell mode reads one level off with probability p (half down, half "
+                "up); images packed for the profile\n\n%s",
+                header);
     for (const Bench& b : benches) {
-      for (const char* preset : {"paper-3mlc", "paper-2mlc"}) {
-        const std::vector<uint8_t> bytes = b.Pack(FromPreset(preset, profile));
-        for (double scale : {0.25, 0.5, 2.0, 4.0}) {
-          emit("error_sweep", b, std::string(preset) + " rates x" + Fmt("%g", scale), 0.3, scale, bytes,
-               b.Run(bytes, Scaled(profile, scale), b.seeds()));
+      const std::pair<std::string, QuantOptions> images[] = {
+          {"QMC paper-3mlc", FromPreset("paper-3mlc", profile)},
+          {"QMC paper-2mlc", FromPreset("paper-2mlc", profile)},
+          {"RTN INT4 per channel", Plain(Quantizer::kRtn, 4, qmc::host::kPerChannel, 2)}};
+      for (const auto& [label, options] : images) {
+        const std::vector<uint8_t> bytes = b.Pack(options);
+        for (double p : {0.001, 0.004, 0.016}) {
+          emit("error_sweep", b, label + " p " + Fmt("%g", p), options.outlier_ratio, p, bytes,
+               b.Run(bytes, Uniform(p), sweep_seeds));
         }
-      }
-      const std::vector<uint8_t> rtn = b.Pack(Plain(Quantizer::kRtn, 4, qmc::host::kPerChannel, 2));
-      for (double scale : {0.25, 0.5, 2.0, 4.0}) {
-        emit("error_sweep", b, "RTN INT4 per channel rates x" + Fmt("%g", scale), 0.0, scale, rtn,
-             b.Run(rtn, Scaled(profile, scale), b.seeds()));
       }
     }
   }

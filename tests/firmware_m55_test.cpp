@@ -63,7 +63,8 @@ class FirmwareM55 : public ::testing::Test {
 
   fs::path Pack(const std::string& scheme) {
     const fs::path image = dir_ / (scheme + ".qmc");
-    const CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q --scheme " + scheme + " -o " + image.string(), dir_);
+    const std::string flags = scheme.rfind("paper-", 0) == 0 ? "--preset " + scheme : "--scheme " + scheme;
+    const CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q " + flags + " -o " + image.string(), dir_);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return image;
   }
@@ -95,7 +96,7 @@ class FirmwareM55 : public ::testing::Test {
 TEST_F(FirmwareM55, GreedyTextMatchesTheEmuForEveryScheme) {
   // 128 steps take QEMU 2-5 s per scheme here (it emulates every instruction).
   const std::string line = "steps=128 temp=0 Once upon a time";
-  for (const std::string scheme : {"f32", "fp16", "rtn", "qmc", "mxint4"}) {
+  for (const std::string scheme : {"f32", "fp16", "rtn", "qmc", "mxint4", "paper-3mlc", "paper-2mlc"}) {
     SCOPED_TRACE(scheme);
     const fs::path image = Pack(scheme);
     const CliRun emu = OnEmu(image, line);

@@ -7,6 +7,7 @@
 #include "common/crc32.h"
 #include "common/dequantize.h"
 #include "common/model_tensors.h"
+#include "common/split_layout.h"
 #include "host/pack.h"
 #include "tests/tiny_model.h"
 
@@ -216,6 +217,93 @@ TEST(ImageReader, RejectsCorruptOutlierTable) {
   const Result<ImageView> again = ImageView::OpenFile(image);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again.value().Validate().code, StatusCode::kOutOfBounds);
+}
+
+host::QuantOptions SplitOptions() {
+  host::QuantOptions o;
+  o.outlier_ratio = 0.3;
+  o.outlier_bits = 5;
+  o.group_size = host::kPerChannel;
+  return o;
+}
+
+// Rewrites one u32 of tensor 2's outliers blob (the split index) and reseals
+// the section and the boot record, so only the index checks can object.
+std::vector<uint8_t> WithSplitIndexWord(uint64_t byte_offset, uint32_t (*edit)(uint32_t)) {
+  std::vector<uint8_t> image = TinyImage(SplitOptions());
+  const TensorEntry t = ImageView::OpenFile(image).value().tensor(2);
+  SectionEntry s = ReadSection(image, t.outliers.section);
+  uint8_t* word = image.data() + s.file_offset + t.outliers.offset + byte_offset;
+  uint32_t v;
+  std::memcpy(&v, word, 4);
+  v = edit(v);
+  std::memcpy(word, &v, 4);
+  s.crc32 = Crc32(image.data() + s.file_offset, s.length);
+  WriteSection(image, t.outliers.section, s);
+  Reseal(image);
+  return image;
+}
+
+TEST(ImageReader, SplitImageValidatesAndRejectsABadIndex) {
+  const std::vector<uint8_t> good = TinyImage(SplitOptions());
+  const ImageView view = ImageView::OpenFile(good).value();
+  ASSERT_TRUE(view.Validate().ok()) << view.Validate().what;
+  const TensorEntry t = view.tensor(2);
+  ASSERT_EQ(t.scheme, static_cast<uint8_t>(Scheme::kSplit));
+  const uint64_t bitmap = quant::SplitBitmapOffset(t.rows);
+  struct Case {
+    const char* label;
+    uint64_t offset;
+    uint32_t (*edit)(uint32_t);
+    StatusCode expected;
+  };
+  const uint32_t last_word = quant::BitmapWordsPerRow(t.cols) - 1u;
+  const Case cases[] = {
+      {"a bitmap bit moved off an outlier", bitmap, [](uint32_t v) { return v ^ (v & (0u - v)); }, StatusCode::kInvalidValue},
+      {"row start out of order", 4u, [](uint32_t v) { return v + 1000u; }, StatusCode::kInvalidValue},
+      {"first row start", 0u, [](uint32_t v) { return v + 1u; }, StatusCode::kInvalidValue},
+  };
+  for (const Case& c : cases) {
+    const std::vector<uint8_t> bad = WithSplitIndexWord(c.offset, c.edit);
+    const Result<ImageView> opened = ImageView::OpenFile(bad);
+    ASSERT_TRUE(opened.ok());
+    const Status st = opened.value().Validate();
+    EXPECT_EQ(st.code, c.expected) << c.label << ": " << st.what;
+    EXPECT_EQ(st.index, 2u) << c.label;
+  }
+  // A column past the row: the bitmap's last word of row 0 gains a bit above cols (and one is cleared to keep the count).
+  if (t.cols % 32u != 0) {
+    std::vector<uint8_t> bad = TinyImage(SplitOptions());
+    const SectionEntry s = ReadSection(bad, t.outliers.section);
+    uint8_t* word = bad.data() + s.file_offset + t.outliers.offset + bitmap + last_word * 4u;
+    uint32_t v;
+    std::memcpy(&v, word, 4);
+    ASSERT_NE(v, 0u) << "the test wants an outlier in row 0's last bitmap word";
+    v = (v & (v - 1u)) | 0x80000000u;
+    std::memcpy(word, &v, 4);
+    SectionEntry resealed = s;
+    resealed.crc32 = Crc32(bad.data() + s.file_offset, s.length);
+    WriteSection(bad, t.outliers.section, resealed);
+    Reseal(bad);
+    EXPECT_EQ(ImageView::OpenFile(bad).value().Validate().code, StatusCode::kOutOfBounds);
+  }
+  // Fields: outlier bits outside 4..8, or set on another scheme.
+  std::vector<uint8_t> wide = good;
+  EditTensor(wide, 2, [](TensorEntry& e) { e.outlier_bits = 9; });
+  EXPECT_EQ(ImageView::OpenFile(wide).value().Validate().code, StatusCode::kInvalidValue);
+  std::vector<uint8_t> stray = TinyImage();
+  EditTensor(stray, 2, [](TensorEntry& e) { e.outlier_bits = 5; });
+  EXPECT_EQ(ImageView::OpenFile(stray).value().Validate().code, StatusCode::kInvalidValue);
+}
+
+TEST(ImageReader, PresetNameMustBeNulPadded) {
+  host::QuantOptions o = SplitOptions();
+  o.preset = "paper-3mlc";
+  std::vector<uint8_t> image = TinyImage(o);
+  EXPECT_STREQ(ImageView::OpenFile(image).value().header().preset, "paper-3mlc");
+  image[offsetof(Header, preset) + 12] = 'x';  // past the NUL after the name
+  Reseal(image);
+  EXPECT_EQ(ImageView::OpenFile(image).status().code, StatusCode::kInvalidValue);
 }
 
 TEST(ImageReader, WindowBytesCoverEverySection) {

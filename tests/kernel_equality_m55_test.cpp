@@ -144,6 +144,29 @@ TEST_F(KernelEqualityM55, DenseAndMxInt4EqualTheReferenceOnTheTarget) {
   }
 }
 
+host::QuantOptions SplitOptions(uint32_t cell_bits, uint32_t group_size) {
+  host::QuantOptions options;
+  options.bits = 3;
+  options.cell_bits = cell_bits;
+  options.group_size = group_size;
+  options.outlier_bits = 5;
+  options.outlier_ratio = 0.3;
+  return options;
+}
+
+// The paper's split scheme: 3-bit inliers in 3- and 2-bit cells per channel
+// (rows enter the tensor-wide streams mid-word), and per group of 40
+// inliers; 5-bit outliers, rho 0.3; odd widths as above.
+TEST_F(KernelEqualityM55, SplitEqualsTheReferenceOnTheTarget) {
+  const host::Checkpoint shapes[] = {testing::RandomCheckpoint(97, 40, 8), testing::RandomCheckpoint(97, 1, 9)};
+  for (const host::Checkpoint& checkpoint : shapes) {
+    const std::string hidden = " hidden " + std::to_string(checkpoint.config.hidden_dim);
+    ExpectPassOnTarget(checkpoint, SplitOptions(3, host::kPerChannel), "split b3c3 per channel" + hidden);
+    ExpectPassOnTarget(checkpoint, SplitOptions(2, host::kPerChannel), "split b3c2 per channel" + hidden);
+    ExpectPassOnTarget(checkpoint, SplitOptions(3, 40), "split b3c3 group 40" + hidden);
+  }
+}
+
 // Trained weights: stories260K in the default qmc layout (3-bit codes, 3-bit cells).
 TEST_F(KernelEqualityM55, Stories260KEqualsTheReferenceOnTheTarget) {
   const fs::path shared = QMC_SHARED_DIR;

@@ -2,12 +2,14 @@
 
 #include <immintrin.h>
 
+#include <bit>
 #include <cstddef>
 #include <utility>
 
 #include "common/kernels/fast_half.h"
-#include "common/kernels/matvec_scalar.h"
 #include "common/kernels/packed_tensor.h"
+#include "common/kernels/split_columns.h"
+#include "common/kernels/stream_window.h"
 #include "common/kernels/unpack_codes.h"
 
 // Per function rather than per file: inline functions from shared headers
@@ -32,14 +34,15 @@ struct alignas(32) LanePlan {
   int32_t hi_shift[8];
   int32_t load_mask[4];  // the words the vector reads: never past the row
   uint32_t base;
-  uint32_t words;   // 1 or 2
+  uint32_t words;   // 1 or 2; 3 for some 7-bit outlier vectors
   bool straddles;   // some lane needs the second term
 };
 
 // The plans repeat every lcm(codes per superblock, 8) codes: e.g. 4 vectors
 // over 3 words for (3 bits, 32-bit words), 15 vectors over 16 words for
-// (4 bits, 30-bit words).
-template <uint32_t B, uint32_t S>
+// (4 bits, 30-bit words). With kReversed a vector's lanes hold its 8 codes
+// in reverse order (the split scheme's outliers, whose x are reversed).
+template <uint32_t B, uint32_t S, bool kReversed = false>
 struct LanePattern {
   static constexpr uint32_t kCodes = Lcm(Superblock<B, S>::kCodes, 8);
   static constexpr uint32_t kWords = kCodes * B / S;
@@ -55,7 +58,7 @@ struct LanePattern {
       plan.base = 8 * v * B / S;
       plan.words = 1;
       for (uint32_t j = 0; j < 8; ++j) {
-        const uint32_t first = (8 * v + j) * B;
+        const uint32_t first = (8 * v + (kReversed ? 7 - j : j)) * B;
         const auto word = static_cast<int32_t>(first / S - plan.base);
         const uint32_t offset = first % S;
         const bool straddles = offset + B > S;
@@ -95,19 +98,27 @@ QMC_AVX2 inline __m256 CodesToFloats(__m256i lanes, __m256i flip) {
 // Vector V of a whole period, everything about it known at compile time: a
 // vector within one word shifts a broadcast of it, and only vectors with a
 // straddling code pay for the second term (and for clearing a 30-bit word's
-// top bits, which only such a code could pick up).
+// top bits, which only such a code could pick up). Reads only the period's
+// words: a 3-word vector is never the period's last.
+template <uint32_t B, uint32_t S, bool kReversed, size_t V>
+QMC_AVX2 inline __m256i PlannedLanes(const uint32_t* period) {
+  using Pattern = LanePattern<B, S, kReversed>;
+  constexpr const LanePlan& plan = Pattern::kPlans.vector[V];
+  if constexpr (plan.words == 1) {
+    return _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int32_t>(period[plan.base])), Load8(plan.lo_shift));
+  } else {
+    static_assert(plan.words == 2 || plan.base + 4 <= Pattern::kWords);
+    __m256i w = _mm256_castsi128_si256(plan.words == 2
+                                           ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(period + plan.base))
+                                           : _mm_loadu_si128(reinterpret_cast<const __m128i*>(period + plan.base)));
+    if constexpr (plan.straddles && S != 32) w = _mm256_and_si256(w, _mm256_set1_epi32((1 << S) - 1));
+    return CutLanes(w, plan, plan.straddles);
+  }
+}
+
 template <uint32_t B, uint32_t S, bool kFlip, size_t V>
 QMC_AVX2 inline void UnpackPlannedVector(const uint32_t* period, __m256i flip, float* out) {
-  constexpr const LanePlan& plan = LanePattern<B, S>::kPlans.vector[V];
-  __m256i lanes;
-  if constexpr (plan.words == 1) {
-    lanes = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int32_t>(period[plan.base])), Load8(plan.lo_shift));
-  } else {
-    __m256i w = _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(period + plan.base)));
-    if constexpr (plan.straddles && S != 32) w = _mm256_and_si256(w, _mm256_set1_epi32((1 << S) - 1));
-    lanes = CutLanes(w, plan, plan.straddles);
-  }
-  _mm256_storeu_ps(out + 8 * V, CodesToFloats<B, kFlip>(lanes, flip));
+  _mm256_storeu_ps(out + 8 * V, CodesToFloats<B, kFlip>(PlannedLanes<B, S, false, V>(period), flip));
 }
 
 template <uint32_t B, uint32_t S, bool kFlip, size_t... V>
@@ -267,6 +278,237 @@ QMC_AVX2 void PackedMatVec(const image::ImageView& image, const image::TensorEnt
   }
 }
 
+// The split scheme (common/split_layout.h): x is split by the row's bitmap
+// (common/kernels/split_columns.h), then each code stream is decoded 8 codes
+// a vector and dotted with its contiguous x (StreamDot). Rows start
+// mid-word, so the codes up to a superblock boundary, and the rest after
+// the last whole period, are cut from 32-bit windows at any bit (one
+// variable shift per lane); whole periods in between use the compile-time
+// plans of the group-affine unpacking.
+//
+// Never writes outside y and the buffer, whatever the bitmap or the row
+// starts hold (MRAM errors corrupt them at run time): the buffer writes are
+// bounded as split_columns.h says, and code reads are clamped to the
+// streams' words (StreamWindows::Safe, HasWords), so a corrupt row reads
+// other rows' codes but nothing outside the blobs.
+
+// One chunk of 8 columns (bitmap byte m) into both regions; `inliers` and
+// `outliers` point at their next free slot and one past it. (Both move by
+// the inlier count, the outliers' end 8 back first: one table load fewer.)
+QMC_AVX2 inline void SplitEight(uint32_t m, const float* x, float*& inliers, float*& outliers) {
+  const SplitChunk& chunk = kSplitChunks.byte[m];
+  const __m256i order = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(chunk.order)));
+  const __m256 lanes = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x), order);
+  _mm256_storeu_ps(inliers, lanes);
+  outliers -= 8;
+  _mm256_storeu_ps(outliers, lanes);
+  inliers += chunk.inliers;
+  outliers += chunk.inliers;
+}
+
+// 8 lane indices, one per byte, widened for vpermps.
+QMC_AVX2 inline __m256i LaneOrder(uint64_t bytes) {
+  return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(bytes)));
+}
+
+// One of the last chunks: n ≤ 8 columns (bits m), no gap to spare, so the
+// stores are masked to the lanes that belong there. The outliers are
+// rotated to the front (the order's bytes rotated) so that no address
+// before the buffer is formed.
+QMC_AVX2 inline void SplitLastEight(uint32_t m, uint32_t n, const float* x, float*& inliers, float*& outliers) {
+  uint64_t order;
+  __builtin_memcpy(&order, kSplitChunks.byte[m].order, sizeof order);
+  const auto k = static_cast<uint32_t>(8 - kSplitChunks.byte[m].inliers);
+  const __m256 xs = _mm256_maskload_ps(x, FirstLanes(n));
+  _mm256_maskstore_ps(inliers, FirstLanes(n - k), _mm256_permutevar8x32_ps(xs, LaneOrder(order)));
+  outliers -= k;
+  _mm256_maskstore_ps(outliers, FirstLanes(k), _mm256_permutevar8x32_ps(xs, LaneOrder(std::rotr(order, 8 * (8 - k)))));
+  inliers += n - k;
+}
+
+// x split into buffer[0, inliers) and, reversed, buffer[inliers, cols);
+// returns the inlier count. A bitmap word (4 chunks) at a time while 8
+// columns follow it.
+QMC_AVX2 uint32_t SplitX(const SplitTensor& p, uint32_t row, const float* x, float* buffer) {
+  const uint32_t* bitmap = p.RowBitmap(row);
+  const uint32_t cols = p.cols;
+  float* inliers = buffer;
+  float* outliers = buffer + cols;
+  uint32_t c = 0;
+  for (; c + 40 <= cols; c += 32) {
+    const uint32_t word = bitmap[c / 32u];
+    SplitEight(word & 0xFFu, x + c, inliers, outliers);
+    SplitEight((word >> 8) & 0xFFu, x + c + 8, inliers, outliers);
+    SplitEight((word >> 16) & 0xFFu, x + c + 16, inliers, outliers);
+    SplitEight(word >> 24, x + c + 24, inliers, outliers);
+  }
+  for (; c + 16 <= cols; c += 8) SplitEight((bitmap[c / 32u] >> (c % 32u)) & 0xFFu, x + c, inliers, outliers);
+  for (; c < cols; c += 8) {
+    const uint32_t n = cols - c < 8 ? cols - c : 8;
+    SplitLastEight((bitmap[c / 32u] >> (c % 32u)) & ((1u << n) - 1u), n, x + c, inliers, outliers);
+  }
+  return static_cast<uint32_t>(inliers - buffer);
+}
+
+// Lane shifts that cut codes [k, k + count) of a stream from the windows
+// at code k (`first`) and k + 4 (`second`: 8 codes of more than 4 bits
+// overflow one window), per count 0..8. Lane i holds code c = i, or with
+// kReversed c = count − 1 − i; a lane with no code there shifts past 31,
+// which vpsrlvd turns into 0.
+template <uint32_t B, bool kReversed>
+struct WindowShifts {
+  struct alignas(32) Table {
+    int32_t first[9][8];
+    int32_t second[9][8];
+  };
+  static constexpr Table Make() {
+    Table table{};
+    for (int count = 0; count <= 8; ++count) {
+      for (int i = 0; i < 8; ++i) {
+        const int c = kReversed ? count - 1 - i : i;
+        const bool in_first = c >= 0 && c < count && (B <= 4 || c < 4);
+        const bool in_second = c >= 4 && c < count && B > 4;
+        table.first[count][i] = in_first ? c * static_cast<int>(B) : 32;
+        table.second[count][i] = in_second ? (c - 4) * static_cast<int>(B) : 32;
+      }
+    }
+    return table;
+  }
+  static constexpr Table kTable = Make();
+};
+
+// d += (codes [k, k + count) − zero)·their x (count ≤ 8), the codes cut from
+// windows at stream bit `bit`; the x of lanes past count are read as 0
+// (masked: they may lie outside the buffer).
+template <uint32_t B, uint32_t S, bool kReversed>
+QMC_AVX2 inline __m256 WindowFma(const StreamWindows<S>& s, uint32_t bit, const float* x, uint32_t k, uint32_t count,
+                                 __m256 zero, __m256 d) {
+  using Shifts = WindowShifts<B, kReversed>;
+  // In column order, lanes past count may as well cut the next codes (their
+  // x is 0): the shifts stay one constant.
+  const uint32_t row = kReversed ? count : 8;
+  const uint32_t second = bit + 4 * B;
+  const bool fast = s.IsFast(B > 4 ? second : bit);
+  const uint32_t first_window = fast ? s.Fast(bit) : s.Safe(bit);
+  __m256i lanes =
+      _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int32_t>(first_window)), Load8(Shifts::kTable.first[row]));
+  if constexpr (B > 4) {
+    const uint32_t second_window = fast ? s.Fast(second) : s.Safe(second);
+    lanes = _mm256_or_si256(lanes, _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int32_t>(second_window)),
+                                                      Load8(Shifts::kTable.second[row])));
+  }
+  const __m256 codes = CodesToFloats<B, false>(lanes, _mm256_setzero_si256());
+  const float* at = kReversed ? x - k - count : x + k;
+  const __m256 xs = count == 8 ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, FirstLanes(count));
+  return _mm256_fmadd_ps(_mm256_sub_ps(codes, zero), xs, d);
+}
+
+// d += (codes [k + 8V, k + 8V + 8) − zero)·their x, the codes vector V of a
+// whole period, its plan constant. Even and odd vectors add to different
+// sums, so consecutive FMAs do not wait on each other.
+template <uint32_t B, uint32_t S, bool kReversed, size_t V>
+QMC_AVX2 inline void PlannedFma(const uint32_t* period, const float* x, uint32_t k, __m256 zero, __m256 (&d)[2]) {
+  const __m256 codes = CodesToFloats<B, false>(PlannedLanes<B, S, kReversed, V>(period), _mm256_setzero_si256());
+  const uint32_t first = k + 8 * static_cast<uint32_t>(V);
+  const __m256 xs = _mm256_loadu_ps(kReversed ? x - first - 8 : x + first);
+  d[V % 2] = _mm256_fmadd_ps(_mm256_sub_ps(codes, zero), xs, d[V % 2]);
+}
+
+template <uint32_t B, uint32_t S, bool kReversed, size_t... V>
+QMC_AVX2 inline void PeriodFma(const uint32_t* period, const float* x, uint32_t k, __m256 zero, __m256 (&d)[2],
+                               std::index_sequence<V...>) {
+  (PlannedFma<B, S, kReversed, V>(period, x, k, zero, d), ...);
+}
+
+// Σ (code − zero)·x over codes [begin, begin + n) of a row's stream, lane-wise,
+// code begin being code `first` of the whole stream. Codes up to the next
+// superblock boundary (where words hold whole codes) are cut from windows,
+// then whole periods by their compile-time plans, then windows again for
+// the rest. x: code k's x is x[k − begin], or with kReversed x[begin − 1 − k].
+template <uint32_t B, uint32_t S, bool kReversed>
+QMC_AVX2 __m256 StreamDot(const StreamWindows<S>& s, uint64_t first, uint32_t begin, uint32_t n, const float* x,
+                          __m256 zero) {
+  using Pattern = LanePattern<B, S, kReversed>;
+  constexpr uint32_t kSuperblock = Superblock<B, S>::kCodes;
+  const uint32_t to_boundary = (kSuperblock - RemainderBy<kSuperblock>(first)) % kSuperblock;
+  const uint32_t head = to_boundary < n ? to_boundary : n;
+  __m256 d[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  uint32_t k = 0, bit = s.start() + begin * B;
+  for (; k < head; k += 8, bit += 8 * B) {
+    d[1] = WindowFma<B, S, kReversed>(s, bit, x, k, head - k < 8 ? head - k : 8, zero, d[1]);
+  }
+  k = head;
+  bit = s.start() + (begin + head) * B;
+  constexpr uint32_t kPeriod = Pattern::kCodes;
+  for (; k + kPeriod <= n && s.HasWords(bit, Pattern::kWords); k += kPeriod, bit += kPeriod * B) {
+    PeriodFma<B, S, kReversed>(s.WordAt(bit), x, k, zero, d, std::make_index_sequence<Pattern::kVectors>{});
+  }
+  for (; k < n; k += 8, bit += 8 * B) {
+    d[0] = WindowFma<B, S, kReversed>(s, bit, x, k, n - k < 8 ? n - k : 8, zero, d[0]);
+  }
+  return _mm256_add_ps(d[0], d[1]);
+}
+
+// Σ_g scale_g·Σ (code − zero_g)·x over the row's n inliers, lane-wise, a
+// group being `group_size` consecutive inliers (pair 1 + g).
+template <uint32_t B, uint32_t S>
+QMC_AVX2 __m256 InlierDot(const SplitTensor& p, uint32_t row, uint32_t group_size, const float* x, uint32_t n) {
+  const uint64_t first = p.InlierFirst(row);
+  const StreamWindows<S> stream(p.inlier_words, p.inlier_word_count, first * B);
+  const uint8_t* scales = p.RowScales(row);
+  __m256 sum = _mm256_setzero_ps();
+  for (uint32_t g = 0, begin = 0; begin < n; ++g, begin += group_size) {
+    const GroupScaleVectors s = AffineScaleVectors(scales, 1u + g);
+    const uint32_t count = n - begin < group_size ? n - begin : group_size;
+    sum = _mm256_fmadd_ps(s.scale, StreamDot<B, S, false>(stream, first + begin, begin, count, x + begin, s.zero), sum);
+  }
+  return sum;
+}
+
+// scale·Σ (code − zero)·x over the row's n outliers (pair 0), lane-wise;
+// outlier j's x is x_end[−1 − j].
+template <uint32_t B>
+QMC_AVX2 __m256 OutlierDot(const SplitTensor& p, uint32_t row, const float* x_end, uint32_t n) {
+  const uint64_t first = p.OutlierFirst(row);
+  const StreamWindows<32> stream(p.outlier_words, p.outlier_word_count, first * B);
+  const GroupScaleVectors s = AffineScaleVectors(p.RowScales(row), 0);
+  return _mm256_mul_ps(s.scale, StreamDot<B, 32, true>(stream, first, 0, n, x_end, s.zero));
+}
+
+QMC_AVX2 __m256 OutlierDot(const SplitTensor& p, uint32_t row, uint32_t outlier_bits, const float* x_end, uint32_t n) {
+  switch (outlier_bits) {
+    case 4: return OutlierDot<4>(p, row, x_end, n);
+    case 5: return OutlierDot<5>(p, row, x_end, n);
+    case 6: return OutlierDot<6>(p, row, x_end, n);
+    case 7: return OutlierDot<7>(p, row, x_end, n);
+    default: return OutlierDot<8>(p, row, x_end, n);  // 8, the only other width a validated image holds
+  }
+}
+
+template <uint32_t B, uint32_t S>
+QMC_AVX2 void SplitMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
+                          float* buffer) {
+  const SplitTensor p(image, t);
+  for (uint32_t r = 0; r < t.rows; ++r) {
+    const uint32_t inliers = SplitX(p, r, x, buffer);
+    const __m256 sum = InlierDot<B, S>(p, r, t.group_size, buffer, inliers);
+    y[r] = HorizontalSum(_mm256_add_ps(sum, OutlierDot(p, r, t.outlier_bits, buffer + t.cols, t.cols - inliers)));
+  }
+}
+
+QMC_AVX2 void SplitLayout(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
+                          float* buffer) {
+  const bool full_words = StreamBitsPerWord(t.cell_bits) == 32;
+  switch (t.bits) {
+    case 2:
+      return full_words ? SplitMatVec<2, 32>(image, t, x, y, buffer) : SplitMatVec<2, 30>(image, t, x, y, buffer);
+    case 3:
+      return full_words ? SplitMatVec<3, 32>(image, t, x, y, buffer) : SplitMatVec<3, 30>(image, t, x, y, buffer);
+    default:  // 4, the only other width a validated image holds
+      return full_words ? SplitMatVec<4, 32>(image, t, x, y, buffer) : SplitMatVec<4, 30>(image, t, x, y, buffer);
+  }
+}
+
 QMC_AVX2 void MatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
                      float* row_buffer) {
   const uint8_t* data = image.blob(t.data).data();
@@ -283,7 +525,7 @@ QMC_AVX2 void MatVec(const image::ImageView& image, const image::TensorEntry& t,
     }
     case image::Scheme::kGroupAffine: return PackedMatVec<AffineScaleVectors>(image, t, 0u, x, y, row_buffer);
     case image::Scheme::kMxInt4: return PackedMatVec<MxScaleVectors>(image, t, kMxCodeFlip, x, y, row_buffer);
-    case image::Scheme::kSplit: return MatVecScalar(image, t, x, y, row_buffer);  // TODO(split kernels): vector version
+    case image::Scheme::kSplit: return SplitLayout(image, t, x, y, row_buffer);
   }
 }
 

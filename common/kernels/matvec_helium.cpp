@@ -5,8 +5,9 @@
 #include <cstddef>
 #include <utility>
 
-#include "common/kernels/matvec_scalar.h"
 #include "common/kernels/packed_tensor.h"
+#include "common/kernels/split_columns.h"
+#include "common/kernels/stream_window.h"
 #include "common/kernels/unpack_codes.h"
 
 #if !defined(__ARM_FEATURE_MVE) || !(__ARM_FEATURE_MVE & 2)
@@ -38,8 +39,9 @@ struct alignas(16) LanePlan {
 
 // The plans repeat every lcm(codes per superblock, 4) codes: e.g. 8 vectors
 // over 3 words for (3 bits, 32-bit words), 15 vectors over 8 words for
-// (4 bits, 30-bit words).
-template <uint32_t B, uint32_t S>
+// (4 bits, 30-bit words). With kReversed a vector's lanes hold its 4 codes
+// in reverse order (the split scheme's outliers, whose x are reversed).
+template <uint32_t B, uint32_t S, bool kReversed = false>
 struct LanePattern {
   static constexpr uint32_t kCodes = Lcm(Superblock<B, S>::kCodes, 4);
   static constexpr uint32_t kWords = kCodes * B / S;
@@ -54,7 +56,7 @@ struct LanePattern {
       LanePlan& plan = plans.vector[v];
       plan.base = 4 * v * B / S;
       for (uint32_t j = 0; j < 4; ++j) {
-        const uint32_t first = (4 * v + j) * B;
+        const uint32_t first = (4 * v + (kReversed ? 3 - j : j)) * B;
         const auto offset = static_cast<int32_t>(first % S);
         const bool in_b = first / S > plan.base;
         const bool straddles = !in_b && first % S + B > S;
@@ -267,6 +269,227 @@ void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, ui
   }
 }
 
+// The split scheme (common/split_layout.h), as the AVX2 kernel does it with
+// 4-lane vectors: x is split by the row's bitmap (gathers by the chunk's
+// lane order, common/kernels/split_columns.h), then each code stream is
+// decoded 4 codes a vector and dotted with its contiguous x (StreamDot):
+// codes up to a superblock boundary and after the last whole period are
+// cut from 32-bit windows at any bit, whole periods by compile-time plans.
+//
+// Never writes outside y and the buffer, whatever the bitmap or the row
+// starts hold (MRAM errors corrupt them at run time): the buffer writes are
+// bounded as split_columns.h says, and code reads are clamped to the
+// streams' words (StreamWindows::Safe, HasWords).
+
+// One chunk of 8 columns (bitmap byte m) into both regions; `inliers` and
+// `outliers` point at their next free slot and one past it.
+QMC_HELIUM_INLINE void SplitEight(uint32_t m, const float* x, float*& inliers, float*& outliers) {
+  const SplitChunk& chunk = kSplitChunks.byte[m];
+  const float32x4_t lo = vldrwq_gather_shifted_offset_f32(x, vldrbq_u32(chunk.order));
+  const float32x4_t hi = vldrwq_gather_shifted_offset_f32(x, vldrbq_u32(chunk.order + 4));
+  vst1q_f32(inliers, lo);
+  vst1q_f32(inliers + 4, hi);
+  outliers -= 8;
+  vst1q_f32(outliers, lo);
+  vst1q_f32(outliers + 4, hi);
+  inliers += chunk.inliers;
+  outliers += chunk.inliers;
+}
+
+// One of the last chunks: n ≤ 8 columns (bits m), no gap to spare, so only
+// the lanes that belong to a region are stored there: the inliers by a
+// predicated store, the outliers (order positions 8 − k on) by a predicated
+// scatter from the region's new end. The gathers skip columns past n.
+void SplitLastEight(uint32_t m, uint32_t n, const float* x, float*& inliers, float*& outliers) {
+  const SplitChunk& chunk = kSplitChunks.byte[m];
+  const auto in = static_cast<uint32_t>(chunk.inliers);
+  const uint32_t k = 8 - in, valid_in = n - k;
+  const uint32x4_t order_lo = vldrbq_u32(chunk.order), order_hi = vldrbq_u32(chunk.order + 4);
+  const float32x4_t lo = vldrwq_gather_shifted_offset_z_f32(x, order_lo, vcmphiq_u32(vdupq_n_u32(n), order_lo));
+  const float32x4_t hi = vldrwq_gather_shifted_offset_z_f32(x, order_hi, vcmphiq_u32(vdupq_n_u32(n), order_hi));
+  vstrwq_p_f32(inliers, lo, vctp32q(valid_in));
+  vstrwq_p_f32(inliers + 4, hi, vctp32q(valid_in > 4 ? valid_in - 4 : 0));
+  outliers -= k;
+  const uint32x4_t position = vidupq_n_u32(0, 1);  // of the lo lanes; hi: + 4
+  vstrwq_scatter_shifted_offset_p_f32(outliers, vsubq_u32(position, vdupq_n_u32(in)), lo, vcmpcsq_n_u32(position, in));
+  vstrwq_scatter_shifted_offset_p_f32(outliers, vsubq_u32(vaddq_n_u32(position, 4), vdupq_n_u32(in)), hi,
+                                      vcmpcsq_n_u32(vaddq_n_u32(position, 4), in));
+  inliers += valid_in;
+}
+
+// x split into buffer[0, inliers) and, reversed, buffer[inliers, cols);
+// returns the inlier count. A bitmap word (4 chunks) at a time while 8
+// columns follow it.
+uint32_t SplitX(const SplitTensor& p, uint32_t row, const float* x, float* buffer) {
+  const uint32_t* bitmap = p.RowBitmap(row);
+  const uint32_t cols = p.cols;
+  float* inliers = buffer;
+  float* outliers = buffer + cols;
+  uint32_t c = 0;
+  for (; c + 40 <= cols; c += 32) {
+    const uint32_t word = bitmap[c / 32u];
+    SplitEight(word & 0xFFu, x + c, inliers, outliers);
+    SplitEight((word >> 8) & 0xFFu, x + c + 8, inliers, outliers);
+    SplitEight((word >> 16) & 0xFFu, x + c + 16, inliers, outliers);
+    SplitEight(word >> 24, x + c + 24, inliers, outliers);
+  }
+  for (; c + 16 <= cols; c += 8) SplitEight((bitmap[c / 32u] >> (c % 32u)) & 0xFFu, x + c, inliers, outliers);
+  for (; c < cols; c += 8) {
+    const uint32_t n = cols - c < 8 ? cols - c : 8;
+    SplitLastEight((bitmap[c / 32u] >> (c % 32u)) & ((1u << n) - 1u), n, x + c, inliers, outliers);
+  }
+  return static_cast<uint32_t>(inliers - buffer);
+}
+
+// VSHL shifts (negative: right) that cut codes [k, k + count) of a stream
+// from the window at code k, per count 0..4: lane i holds code c = i, or
+// with kReversed c = count − 1 − i; a lane with no code there shifts by
+// −32, which gives 0.
+template <uint32_t B, bool kReversed>
+struct WindowShifts {
+  struct alignas(16) Table {
+    int32_t shift[5][4];
+  };
+  static constexpr Table Make() {
+    Table table{};
+    for (int count = 0; count <= 4; ++count) {
+      for (int i = 0; i < 4; ++i) {
+        const int c = kReversed ? count - 1 - i : i;
+        table.shift[count][i] = c >= 0 && c < count ? -c * static_cast<int>(B) : -32;
+      }
+    }
+    return table;
+  }
+  static constexpr Table kTable = Make();
+};
+
+template <uint32_t B>
+QMC_HELIUM_INLINE float32x4_t LanesToFloats(uint32x4_t lanes) {
+  return vcvtq_f32_u32(vandq_u32(lanes, vdupq_n_u32((1u << B) - 1u)));
+}
+
+// d += (codes [k, k + count) − zero)·their x (count ≤ 4), the codes cut from
+// the window at stream bit `bit`; the x of lanes past count are not read
+// and are 0, so those lanes add nothing.
+template <uint32_t B, uint32_t S, bool kReversed>
+QMC_HELIUM_INLINE float32x4_t WindowFma(const StreamWindows<S>& s, uint32_t bit, const float* x, uint32_t k,
+                                        uint32_t count, float32x4_t zero, float32x4_t d) {
+  // In column order, lanes past count may as well cut the next codes: the
+  // shifts stay one constant.
+  using Shifts = WindowShifts<B, kReversed>;
+  const int32x4_t shifts = vld1q_s32(Shifts::kTable.shift[kReversed ? count : 4]);
+  const uint32_t window = s.IsFast(bit) ? s.Fast(bit) : s.Safe(bit);
+  const float32x4_t codes = LanesToFloats<B>(vshlq_u32(vdupq_n_u32(window), shifts));
+  const float32x4_t xs = vld1q_z_f32(kReversed ? x - k - count : x + k, vctp32q(count));
+  return vfmaq_f32(d, vsubq_f32(codes, zero), xs);
+}
+
+// d += (codes of vector V of a whole period − zero)·their x, its plan
+// constant; even and odd vectors add to different sums.
+template <uint32_t B, uint32_t S, bool kReversed, size_t V>
+QMC_HELIUM_INLINE void PlannedFma(const uint32_t* period, const float* x, uint32_t k, float32x4_t zero,
+                                  float32x4_t (&d)[2]) {
+  constexpr const LanePlan& plan = LanePattern<B, S, kReversed>::kPlans.vector[V];
+  const float32x4_t codes = LanesToFloats<B>(CutLanes<S>(period, plan, plan.reads_b, plan.straddles));
+  const uint32_t first = k + 4 * static_cast<uint32_t>(V);
+  const float32x4_t xs = vld1q_f32(kReversed ? x - first - 4 : x + first);
+  d[V % 2] = vfmaq_f32(d[V % 2], vsubq_f32(codes, zero), xs);
+}
+
+template <uint32_t B, uint32_t S, bool kReversed, size_t... V>
+QMC_HELIUM_INLINE void PeriodFma(const uint32_t* period, const float* x, uint32_t k, float32x4_t zero,
+                                 float32x4_t (&d)[2], std::index_sequence<V...>) {
+  (PlannedFma<B, S, kReversed, V>(period, x, k, zero, d), ...);
+}
+
+// Σ (code − zero)·x over codes [begin, begin + n) of a row's stream, lane-wise,
+// code begin being code `first` of the whole stream: windows up to the next
+// superblock boundary, whole periods, windows for the rest. x: code k's x
+// is x[k − begin], or with kReversed x[begin − 1 − k].
+template <uint32_t B, uint32_t S, bool kReversed>
+float32x4_t StreamDot(const StreamWindows<S>& s, uint64_t first, uint32_t begin, uint32_t n, const float* x,
+                      float32x4_t zero) {
+  using Pattern = LanePattern<B, S, kReversed>;
+  constexpr uint32_t kSuperblock = Superblock<B, S>::kCodes;
+  const uint32_t to_boundary = (kSuperblock - RemainderBy<kSuperblock>(first)) % kSuperblock;
+  const uint32_t head = to_boundary < n ? to_boundary : n;
+  float32x4_t d[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+  uint32_t k = 0, bit = s.start() + begin * B;
+  for (; k < head; k += 4, bit += 4 * B) {
+    d[1] = WindowFma<B, S, kReversed>(s, bit, x, k, head - k < 4 ? head - k : 4, zero, d[1]);
+  }
+  k = head;
+  bit = s.start() + (begin + head) * B;
+  constexpr uint32_t kPeriod = Pattern::kCodes;
+  for (; k + kPeriod <= n && s.HasWords(bit, Pattern::kWords); k += kPeriod, bit += kPeriod * B) {
+    PeriodFma<B, S, kReversed>(s.WordAt(bit), x, k, zero, d, std::make_index_sequence<Pattern::kVectors>{});
+  }
+  for (; k < n; k += 4, bit += 4 * B) {
+    d[0] = WindowFma<B, S, kReversed>(s, bit, x, k, n - k < 4 ? n - k : 4, zero, d[0]);
+  }
+  return vaddq_f32(d[0], d[1]);
+}
+
+// Σ_g scale_g·Σ (code − zero_g)·x over the row's n inliers, lane-wise, a
+// group being `group_size` consecutive inliers (pair 1 + g).
+template <uint32_t B, uint32_t S>
+float32x4_t InlierDot(const SplitTensor& p, uint32_t row, uint32_t group_size, const float* x, uint32_t n) {
+  const uint64_t first = p.InlierFirst(row);
+  const StreamWindows<S> stream(p.inlier_words, p.inlier_word_count, first * B);
+  const uint8_t* scales = p.RowScales(row);
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  for (uint32_t g = 0, begin = 0; begin < n; ++g, begin += group_size) {
+    const GroupScaleVectors s = AffineScaleVectors(scales, 1u + g);
+    const uint32_t count = n - begin < group_size ? n - begin : group_size;
+    const float32x4_t dot = StreamDot<B, S, false>(stream, first + begin, begin, count, x + begin, s.zero);
+    sum = vfmaq_f32(sum, s.scale, dot);
+  }
+  return sum;
+}
+
+// scale·Σ (code − zero)·x over the row's n outliers (pair 0), lane-wise;
+// outlier j's x is x_end[−1 − j].
+template <uint32_t B>
+float32x4_t OutlierDot(const SplitTensor& p, uint32_t row, const float* x_end, uint32_t n) {
+  const uint64_t first = p.OutlierFirst(row);
+  const StreamWindows<32> stream(p.outlier_words, p.outlier_word_count, first * B);
+  const GroupScaleVectors s = AffineScaleVectors(p.RowScales(row), 0);
+  const float32x4_t dot = StreamDot<B, 32, true>(stream, first, 0, n, x_end, s.zero);
+  return vmulq_f32(s.scale, dot);
+}
+
+float32x4_t OutlierDot(const SplitTensor& p, uint32_t row, uint32_t outlier_bits, const float* x_end, uint32_t n) {
+  switch (outlier_bits) {
+    case 4: return OutlierDot<4>(p, row, x_end, n);
+    case 5: return OutlierDot<5>(p, row, x_end, n);
+    case 6: return OutlierDot<6>(p, row, x_end, n);
+    case 7: return OutlierDot<7>(p, row, x_end, n);
+    default: return OutlierDot<8>(p, row, x_end, n);  // 8, the only other width a validated image holds
+  }
+}
+
+template <uint32_t B, uint32_t S>
+void SplitMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* buffer) {
+  const SplitTensor p(image, t);
+  for (uint32_t r = 0; r < t.rows; ++r) {
+    const uint32_t inliers = SplitX(p, r, x, buffer);
+    const float32x4_t sum = InlierDot<B, S>(p, r, t.group_size, buffer, inliers);
+    y[r] = HorizontalSum(vaddq_f32(sum, OutlierDot(p, r, t.outlier_bits, buffer + t.cols, t.cols - inliers)));
+  }
+}
+
+void SplitLayout(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* buffer) {
+  const bool full_words = StreamBitsPerWord(t.cell_bits) == 32;
+  switch (t.bits) {
+    case 2:
+      return full_words ? SplitMatVec<2, 32>(image, t, x, y, buffer) : SplitMatVec<2, 30>(image, t, x, y, buffer);
+    case 3:
+      return full_words ? SplitMatVec<3, 32>(image, t, x, y, buffer) : SplitMatVec<3, 30>(image, t, x, y, buffer);
+    default:  // 4, the only other width a validated image holds
+      return full_words ? SplitMatVec<4, 32>(image, t, x, y, buffer) : SplitMatVec<4, 30>(image, t, x, y, buffer);
+  }
+}
+
 }  // namespace
 
 void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
@@ -285,7 +508,7 @@ void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, co
     }
     case image::Scheme::kGroupAffine: return PackedMatVec<AffineScaleVectors>(image, t, 0u, x, y, row_buffer);
     case image::Scheme::kMxInt4: return PackedMatVec<MxScaleVectors>(image, t, kMxCodeFlip, x, y, row_buffer);
-    case image::Scheme::kSplit: return MatVecScalar(image, t, x, y, row_buffer);  // TODO(split kernels): vector version
+    case image::Scheme::kSplit: return SplitLayout(image, t, x, y, row_buffer);
   }
 }
 

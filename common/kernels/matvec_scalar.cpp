@@ -86,7 +86,7 @@ float SplitRowDot(const SplitTensor& p, const image::TensorEntry& t, uint32_t r,
   float outlier_sum = 0.0f;
   for (uint32_t w = 0; w < p.bitmap_words; ++w) {
     const float* xw = x + w * 32u;
-    for (uint32_t m = bitmap[w]; m != 0; m &= m - 1u) {
+    for (uint32_t m = bitmap[w] & p.ColumnMask(w); m != 0; m &= m - 1u) {
       outlier_sum += (static_cast<float>(outliers.Next()) - o.zero) * xw[__builtin_ctz(m)];
     }
   }

@@ -90,7 +90,10 @@ struct SplitTensor {
         scales(image.blob(t.scales).data()),
         scale_bytes_per_row(quant::SplitScalePairsPerRow(t.cols, t.group_size) * 4u),
         bitmap_words(quant::BitmapWordsPerRow(t.cols)),
-        cols(t.cols) {}
+        cols(t.cols),
+        inlier_word_count(quant::StreamWords(static_cast<uint64_t>(t.rows) * t.cols - t.outlier_count, t.bits,
+                                             t.cell_bits)),
+        outlier_word_count(quant::StreamWords(t.outlier_count, t.outlier_bits, 1)) {}
 
   const uint32_t* RowBitmap(uint32_t row) const { return bitmap + static_cast<size_t>(row) * bitmap_words; }
   // Pair 0 is the outliers' scale, pairs 1.. the inlier groups'.
@@ -110,6 +113,8 @@ struct SplitTensor {
   uint32_t scale_bytes_per_row;
   uint32_t bitmap_words;
   uint32_t cols;
+  uint64_t inlier_word_count;   // the streams' lengths, which clamped reads stay within
+  uint64_t outlier_word_count;
 };
 
 }  // namespace qmc::kernels
