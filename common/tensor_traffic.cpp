@@ -21,6 +21,47 @@ uint64_t WordsTouched(uint64_t begin, uint64_t end, uint32_t bits, uint32_t cell
   return (end * bits + bits_per_word - 1) / bits_per_word - begin * bits / bits_per_word;
 }
 
+}  // namespace
+
+BlobTraffic RowBlobTraffic(const image::TensorEntry& t, uint32_t first_row, uint32_t rows,
+                           uint64_t outliers_before_first, uint64_t outliers_before_end) {
+  BlobTraffic out;
+  if (rows == 0) return out;
+  const uint64_t n = rows;
+  const uint32_t end_row = first_row + rows;
+  switch (static_cast<image::Scheme>(t.scheme)) {
+    case image::Scheme::kF32:
+      out.data = n * t.cols * 4u;
+      break;
+    case image::Scheme::kF16:
+      out.data = n * t.cols * 2u;
+      break;
+    case image::Scheme::kGroupAffine:
+      out.data = n * quant::WordsPerRow(t.cols, t.bits, t.cell_bits) * 4u;
+      out.scales = n * quant::GroupsPerRow(t.cols, t.group_size) * 4u;
+      if (t.outlier_count != 0) {
+        out.outliers = (n + 1u) * 4u + (outliers_before_end - outliers_before_first) * sizeof(image::OutlierEntry);
+      }
+      break;
+    case image::Scheme::kMxInt4:
+      out.data = n * quant::WordsPerRow(t.cols, t.bits, t.cell_bits) * 4u;
+      out.scales = n * quant::GroupsPerRow(t.cols, t.group_size);
+      break;
+    case image::Scheme::kSplit: {
+      const uint64_t inliers_begin = static_cast<uint64_t>(first_row) * t.cols - outliers_before_first;
+      const uint64_t inliers_end = static_cast<uint64_t>(end_row) * t.cols - outliers_before_end;
+      out.data = WordsTouched(inliers_begin, inliers_end, t.bits, t.cell_bits) * 4u;
+      out.scales = n * quant::SplitScalePairsPerRow(t.cols, t.group_size) * 4u;
+      out.outliers = (n + 1u) * 4u + n * quant::BitmapWordsPerRow(t.cols) * 4u +
+                     WordsTouched(outliers_before_first, outliers_before_end, t.outlier_bits, 1u) * 4u;
+      break;
+    }
+  }
+  return out;
+}
+
+namespace {
+
 void AddBlob(const image::ImageView& image, const image::BlobRef& ref, uint64_t bytes, ReadCounter& counter) {
   if (ref.section == image::kNoSection || bytes == 0) return;
   counter.Read(static_cast<image::Window>(image.section(ref.section).window), bytes);
@@ -31,43 +72,18 @@ void AddBlob(const image::ImageView& image, const image::BlobRef& ref, uint64_t 
 void AddRowTraffic(const image::ImageView& image, const image::TensorEntry& t, uint32_t first_row, uint32_t rows,
                    ReadCounter& counter) {
   if (rows == 0) return;
-  const uint64_t n = rows;
-  const uint32_t end_row = first_row + rows;
-  switch (static_cast<image::Scheme>(t.scheme)) {
-    case image::Scheme::kF32:
-      AddBlob(image, t.data, n * t.cols * 4u, counter);
-      return;
-    case image::Scheme::kF16:
-      AddBlob(image, t.data, n * t.cols * 2u, counter);
-      return;
-    case image::Scheme::kGroupAffine: {
-      AddBlob(image, t.data, n * quant::WordsPerRow(t.cols, t.bits, t.cell_bits) * 4u, counter);
-      AddBlob(image, t.scales, n * quant::GroupsPerRow(t.cols, t.group_size) * 4u, counter);
-      if (t.outlier_count == 0) return;
-      const uint8_t* row_start = image.blob(t.outliers).data();
-      const uint64_t entries = LoadU32(row_start + end_row * 4u) - LoadU32(row_start + first_row * 4u);
-      AddBlob(image, t.outliers, (n + 1u) * 4u + entries * sizeof(image::OutlierEntry), counter);
-      return;
-    }
-    case image::Scheme::kMxInt4:
-      AddBlob(image, t.data, n * quant::WordsPerRow(t.cols, t.bits, t.cell_bits) * 4u, counter);
-      AddBlob(image, t.scales, n * quant::GroupsPerRow(t.cols, t.group_size), counter);
-      return;
-    case image::Scheme::kSplit: {
-      const uint8_t* row_start = image.blob(t.outliers).data();
-      const uint64_t outliers_begin = LoadU32(row_start + first_row * 4u);
-      const uint64_t outliers_end = LoadU32(row_start + end_row * 4u);
-      const uint64_t inliers_begin = static_cast<uint64_t>(first_row) * t.cols - outliers_begin;
-      const uint64_t inliers_end = static_cast<uint64_t>(end_row) * t.cols - outliers_end;
-      AddBlob(image, t.data, WordsTouched(inliers_begin, inliers_end, t.bits, t.cell_bits) * 4u, counter);
-      AddBlob(image, t.scales, n * quant::SplitScalePairsPerRow(t.cols, t.group_size) * 4u, counter);
-      AddBlob(image, t.outliers,
-              (n + 1u) * 4u + n * quant::BitmapWordsPerRow(t.cols) * 4u +
-                  WordsTouched(outliers_begin, outliers_end, t.outlier_bits, 1u) * 4u,
-              counter);
-      return;
-    }
+  uint64_t before_first = 0, before_end = 0;
+  const bool has_row_table = t.scheme == static_cast<uint8_t>(image::Scheme::kSplit) ||
+                             (t.scheme == static_cast<uint8_t>(image::Scheme::kGroupAffine) && t.outlier_count != 0);
+  if (has_row_table) {
+    const uint8_t* row_start = image.blob(t.outliers).data();
+    before_first = LoadU32(row_start + first_row * 4u);
+    before_end = LoadU32(row_start + (first_row + rows) * 4u);
   }
+  const BlobTraffic bytes = RowBlobTraffic(t, first_row, rows, before_first, before_end);
+  AddBlob(image, t.data, bytes.data, counter);
+  AddBlob(image, t.scales, bytes.scales, counter);
+  AddBlob(image, t.outliers, bytes.outliers, counter);
 }
 
 }  // namespace qmc

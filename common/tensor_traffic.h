@@ -27,6 +27,21 @@
 
 namespace qmc {
 
+// The bytes of each of a tensor's blobs rows [first_row, first_row + rows)
+// read: the definition itself, from the directory entry alone. The row
+// tables it needs are given as numbers: the outliers stored before
+// first_row and before first_row + rows (row_start[first_row] and
+// row_start[first_row + rows] of group-affine CSR and split tensors;
+// ignored by the other schemes). `qmc memsim` calls it for tensors laid
+// out without weights; AddRowTraffic for tensors of an image.
+struct BlobTraffic {
+  uint64_t data = 0;
+  uint64_t scales = 0;
+  uint64_t outliers = 0;
+};
+BlobTraffic RowBlobTraffic(const image::TensorEntry& t, uint32_t first_row, uint32_t rows,
+                           uint64_t outliers_before_first, uint64_t outliers_before_end);
+
 // Adds the bytes rows [first_row, first_row + rows) of `t` read to `counter`.
 // `t` comes from `image`, validated; the rows lie inside the tensor.
 void AddRowTraffic(const image::ImageView& image, const image::TensorEntry& t, uint32_t first_row, uint32_t rows,

@@ -38,6 +38,7 @@ void PrintNoise(const qmc::hal::emu::ReadNoise& noise, const std::string& origin
 int main(int argc, char** argv) {
   std::string nvm;
   std::string device;
+  std::string board_profile;
   NoiseKind noise_kind = NoiseKind::kOff;
   std::optional<double> reram_sigma, mram_ber;
   uint64_t seed = 1;
@@ -49,6 +50,11 @@ int main(int argc, char** argv) {
                                "are created)")
       ->required()
       ->check(CLI::ExistingDirectory);
+  app.add_option("--board", board_profile,
+                 "board profile JSON (hal/profiles/boards/) whose emu_window_mib gives the windows' sizes (sparse "
+                 "files; the NVM directory must have been made with the same sizes) [default: SRAM 2, MRAM 8, ReRAM "
+                 "64, DRAM 64 MiB]")
+      ->type_name("FILE");
   const std::map<std::string, NoiseKind> kinds{
       {"off", NoiseKind::kOff}, {"read", NoiseKind::kRead}, {"program", NoiseKind::kProgram}};
   app.add_option("--noise", noise_kind,
@@ -116,7 +122,9 @@ int main(int argc, char** argv) {
     PrintNoise(noise, origin);
   }
   try {
-    qmc::hal::emu::EmuBoard board(nvm, noise);
+    qmc::hal::emu::WindowSizes sizes;
+    if (!board_profile.empty()) sizes = qmc::hal::emu::LoadWindowSizes(board_profile);
+    qmc::hal::emu::EmuBoard board(nvm, noise, sizes);
     if (power_cut_after) board.CutPowerAfter(*power_cut_after);
     qmc::hal::emu::FdLink link(STDIN_FILENO, STDOUT_FILENO);
     qmc::hal::emu::EmuClock clock;

@@ -54,6 +54,10 @@ Checkpoint LoadCheckpoint(const std::filesystem::path& path);
 
 Checkpoint LoadLlama2c(const std::filesystem::path& path);
 Checkpoint LoadHuggingFace(const std::filesystem::path& directory);
+// The model configuration of a HuggingFace config.json alone, as
+// LoadHuggingFace reads it (llama, qwen2), without weights: the classifier
+// is shared when tie_word_embeddings says so.
+image::ModelConfig LoadHuggingFaceConfig(const std::filesystem::path& config_json);
 Checkpoint LoadGguf(const std::filesystem::path& path);
 
 // Reads a llama2.c tokenizer.bin and returns the bytes of its first

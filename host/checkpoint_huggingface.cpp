@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string_view>
 
@@ -287,10 +289,10 @@ class Weights {
   std::map<std::string, const SafetensorsFile*> owner_;
 };
 
-}  // namespace
-
-Checkpoint LoadHuggingFace(const std::filesystem::path& directory) {
-  const JsonConfig config(directory / "config.json");
+// The model configuration config.json gives; the classifier is shared when
+// tie_word_embeddings says so or when `lm_head_missing` (asked once the
+// config's own keys have been read) says the weights have no lm_head.
+image::ModelConfig ParseConfig(const JsonConfig& config, const std::function<bool()>& lm_head_missing) {
   image::ModelConfig c{};
   bool qkv_bias = false;
   const std::string model_type = config.String("model_type");
@@ -317,19 +319,35 @@ Checkpoint LoadHuggingFace(const std::filesystem::path& directory) {
   c.norm_eps = config.Number("rms_norm_eps");
   c.rope_theta = config.NumberOr("rope_theta", 10000.0f);
 
-  const Weights weights(directory);
   // Tied checkpoints often leave lm_head out, whatever the config says.
-  const bool shared = config.FlagOr("tie_word_embeddings", false) || !weights.Has("lm_head.weight");
+  const bool no_lm_head = lm_head_missing();  // always asked: LoadHuggingFace opens the weights there
+  const bool shared = config.FlagOr("tie_word_embeddings", false) || no_lm_head;
   c.flags = (shared ? image::kModelSharedClassifier : 0u) | (qkv_bias ? image::kModelQkvBias : 0u);
   CheckModelConfig(c, config.file());
+  return c;
+}
+
+}  // namespace
+
+image::ModelConfig LoadHuggingFaceConfig(const std::filesystem::path& config_json) {
+  return ParseConfig(JsonConfig(config_json), [] { return false; });
+}
+
+Checkpoint LoadHuggingFace(const std::filesystem::path& directory) {
+  const JsonConfig config(directory / "config.json");
+  std::optional<Weights> weights;
+  const image::ModelConfig c = ParseConfig(config, [&] {
+    weights.emplace(directory);
+    return !weights->Has("lm_head.weight");
+  });
 
   for (uint32_t layer = 0; layer < c.n_layers; ++layer) {
     for (const auto& [suffix, hidden] : kUnsupportedBiases) {
       const std::string name = LayerPrefix(layer) + suffix;
-      if (!weights.Has(name)) continue;
-      const Tensor bias = weights.Convert(name, {name, 1, hidden ? c.hidden_dim : c.dim, false});
+      if (!weights->Has(name)) continue;
+      const Tensor bias = weights->Convert(name, {name, 1, hidden ? c.hidden_dim : c.dim, false});
       if (std::any_of(bias.data.begin(), bias.data.end(), [](float b) { return b != 0.0f; })) {
-        throw InputError(weights.listing() + ": tensor '" + name + "' is nonzero, and such biases are not supported");
+        throw InputError(weights->listing() + ": tensor '" + name + "' is nonzero, and such biases are not supported");
       }
     }
   }
@@ -338,7 +356,7 @@ Checkpoint LoadHuggingFace(const std::filesystem::path& directory) {
   checkpoint.format = "safetensors";
   checkpoint.config = c;
   for (const TensorSpec& spec : RequiredTensors(c)) {
-    checkpoint.tensors[spec.name] = weights.Convert(HfName(spec.name), spec);
+    checkpoint.tensors[spec.name] = weights->Convert(HfName(spec.name), spec);
   }
   RotateHalfToInterleaved(checkpoint);
   return checkpoint;

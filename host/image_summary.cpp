@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/model_tensors.h"
+#include "host/model_layout.h"
 
 namespace qmc::host {
 namespace {
@@ -29,17 +30,6 @@ std::string Hex32(uint32_t v) {
   char text[11];
   std::snprintf(text, sizeof text, "0x%08x", v);
   return text;
-}
-
-// Bits of stored weight values alone (the paper's accounting): codes and
-// outlier values, not scales, zero points, positions, row tables or padding.
-// Exact-outlier tensors store a code at every position and an fp16 per outlier.
-uint64_t ValueBits(const image::TensorEntry& t) {
-  const uint64_t n = static_cast<uint64_t>(t.rows) * t.cols;
-  if (t.scheme == static_cast<uint8_t>(image::Scheme::kSplit)) {
-    return (n - t.outlier_count) * t.bits + uint64_t{t.outlier_count} * t.outlier_bits;
-  }
-  return n * t.bits + uint64_t{t.outlier_count} * 16u;
 }
 
 // Bits per outlier value: the split scheme's code width, 16 for exact fp16

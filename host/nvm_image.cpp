@@ -33,12 +33,13 @@ void WritePadded(hal::MemoryWindow& window, uint32_t offset, std::span<const uin
 
 }  // namespace
 
-void WriteImageToNvm(const image::ImageView& view, std::span<const uint8_t> file, const std::filesystem::path& dir) {
+void WriteImageToNvm(const image::ImageView& view, std::span<const uint8_t> file, const std::filesystem::path& dir,
+                     const hal::emu::WindowSizes& sizes) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) throw IoError(dir.string() + ": cannot create: " + error.message());
   try {
-    hal::emu::EmuBoard board(dir, {});
+    hal::emu::EmuBoard board(dir, {}, sizes);
     uint32_t slot_offset[hal::kWindowCount] = {};
     for (uint32_t w = 0; w < hal::kWindowCount; ++w) {
       const auto kind = static_cast<hal::WindowKind>(w);

@@ -143,24 +143,42 @@ std::vector<uint8_t> PackCodes(const std::vector<uint8_t>& codes, uint32_t rows,
   return bytes;
 }
 
+image::Scheme SchemeFor(const TensorSpec& spec, const QuantOptions& options) {
+  using image::Quantizer;
+  if (!spec.is_matrix || options.quantizer == Quantizer::kF32) return image::Scheme::kF32;
+  if (options.quantizer == Quantizer::kFp16 || (IsEmbedding(spec) && options.embedding == EmbeddingMode::kFp16)) {
+    return image::Scheme::kF16;
+  }
+  if (options.quantizer == Quantizer::kMxInt4) return image::Scheme::kMxInt4;
+  if (options.quantizer == Quantizer::kQmc && options.outlier_bits != 0) {
+    if (spec.cols > 65535) throw InputError("tensor " + spec.name + ": rows wider than 65535 columns");
+    return image::Scheme::kSplit;
+  }
+  if (spec.cols > 65535 && options.group_size == kPerChannel) {
+    throw InputError("tensor " + spec.name + ": rows too wide for one channel group");
+  }
+  return image::Scheme::kGroupAffine;
+}
+
 QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options) {
   using image::Quantizer;
   QuantizedTensor q;
-  if (!spec.is_matrix || options.quantizer == Quantizer::kF32) {
-    q = Dense(spec, tensor, image::Scheme::kF32);
-  } else if (options.quantizer == Quantizer::kFp16 ||
-             (IsEmbedding(spec) && options.embedding == EmbeddingMode::kFp16)) {
-    q = Dense(spec, tensor, image::Scheme::kF16);
-  } else if (options.quantizer == Quantizer::kMxInt4) {
-    q = MxInt4(tensor, options);
-  } else if (options.quantizer == Quantizer::kQmc && options.outlier_bits != 0) {
-    if (tensor.cols > 65535) throw InputError("tensor " + spec.name + ": rows wider than 65535 columns");
-    q = QuantizeSplit(tensor, options);
-  } else {
-    if (tensor.cols > 65535 && options.group_size == kPerChannel) {
-      throw InputError("tensor " + spec.name + ": rows too wide for one channel group");
-    }
-    q = GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc);
+  switch (SchemeFor(spec, options)) {
+    case image::Scheme::kF32:
+      q = Dense(spec, tensor, image::Scheme::kF32);
+      break;
+    case image::Scheme::kF16:
+      q = Dense(spec, tensor, image::Scheme::kF16);
+      break;
+    case image::Scheme::kMxInt4:
+      q = MxInt4(tensor, options);
+      break;
+    case image::Scheme::kSplit:
+      q = QuantizeSplit(tensor, options);
+      break;
+    case image::Scheme::kGroupAffine:
+      q = GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc);
+      break;
   }
   q.name = spec.name;
   q.rows = tensor.rows;

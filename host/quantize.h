@@ -60,6 +60,11 @@ struct QuantizedTensor {
 
 QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options);
 
+// The scheme QuantizeTensor gives `spec` under `options` (norms and biases
+// f32; the embedding fp16 with EmbeddingMode::kFp16). Throws InputError for
+// rows too wide for the scheme.
+image::Scheme SchemeFor(const TensorSpec& spec, const QuantOptions& options);
+
 // The scale search shared by every affine quantizer: candidate ranges are
 // the value range shrunk by 1, 1 − step, …, 1 − (steps − 1)·step. With
 // `holds_zero` the range is widened to hold 0 and shrunk towards it, and the

@@ -23,12 +23,14 @@
 #include "host/eval.h"
 #include "host/pack.h"
 #include "tests/cli_runner.h"
+#include "tests/firmware_tokens.h"
 #include "tests/tiny_model.h"
 
 namespace qmc {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::GreedyTokens;
 const fs::path kShared = QMC_SHARED_DIR;
 
 // ---- The image, read from its bytes as docs/image-format.md lays them out.
@@ -340,30 +342,6 @@ std::map<std::string, double> StatsAfter(const std::string& out, size_t* from) {
   }
   *from = end;
   return values;
-}
-
-// The tokens the firmware runs for a console prompt: BOS and the prompt
-// forced, then greedy choices, up to `steps` positions or a BOS.
-std::vector<uint32_t> GreedyTokens(const image::ImageView& view, const std::string& prompt, uint32_t steps,
-                                   KvFormat format) {
-  std::vector<uint32_t> tokens = host::EncodeText(view, prompt);
-  tokens.insert(tokens.begin(), 1);
-  const size_t prompt_tokens = tokens.size();
-  const image::ModelConfig& c = view.model();
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, c.seq_len, format));
-  Engine engine;
-  EXPECT_TRUE(engine.Init(view, arena, kv, format).ok());
-  std::vector<uint32_t> run;
-  for (uint32_t pos = 0; pos < steps; ++pos) {
-    run.push_back(tokens[pos]);
-    const float* logits = engine.Forward(tokens[pos], pos);
-    const uint32_t next = pos + 1 < prompt_tokens
-                              ? tokens[pos + 1]
-                              : static_cast<uint32_t>(std::max_element(logits, logits + c.vocab_size) - logits);
-    if (next == 1) break;
-    if (pos + 1 >= prompt_tokens) tokens.push_back(next);
-  }
-  return run;
 }
 
 TEST(TrafficFirmware, TheStatsLineReportsTheCountedBytes) {

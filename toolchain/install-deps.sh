@@ -10,6 +10,7 @@ packages=(
   gcc-arm-none-eabi binutils-arm-none-eabi picolibc-arm-none-eabi
   libstdc++-arm-none-eabi-picolibc libstdc++-arm-none-eabi-dev
   qemu-system-arm
+  gnuplot-nox
 )
 
 missing=()

@@ -2,7 +2,7 @@
 
 namespace qmc::hal::emu {
 
-EmuBoard::EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise) {
+EmuBoard::EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise, const WindowSizes& sizes) {
   std::error_code error;
   if (!std::filesystem::is_directory(nvm_dir, error)) throw EmuError(nvm_dir.string() + ": not a directory");
   using Model = EmuWindow::ErrorModel;
@@ -21,11 +21,11 @@ EmuBoard::EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise)
     mram.model = noise.device.mram_ber > 0.0 ? Model::kBitFlips : Model::kNone;
     mram.bit_error_rate = noise.device.mram_ber;
   }
-  windows_[0] = EmuWindow::Open({WindowKind::kSram, kSramBytes, 1, false}, {}, exact);
-  windows_[1] = EmuWindow::Open({WindowKind::kMram, kMramBytes, 1, false}, nvm_dir / "mram.bin", mram);
-  windows_[2] = EmuWindow::Open({WindowKind::kReram, kReramBytes, kReramWriteBytes, false}, nvm_dir / "reram.bin",
+  windows_[0] = EmuWindow::Open({WindowKind::kSram, sizes.bytes[0], 1, false}, {}, exact);
+  windows_[1] = EmuWindow::Open({WindowKind::kMram, sizes.bytes[1], 1, false}, nvm_dir / "mram.bin", mram);
+  windows_[2] = EmuWindow::Open({WindowKind::kReram, sizes.bytes[2], kReramWriteBytes, false}, nvm_dir / "reram.bin",
                                 reram);
-  windows_[3] = EmuWindow::Open({WindowKind::kDram, kDramBytes, 1, false}, nvm_dir / "dram.bin", exact);
+  windows_[3] = EmuWindow::Open({WindowKind::kDram, sizes.bytes[3], 1, false}, nvm_dir / "dram.bin", exact);
   info_.name = "emu";
   for (uint32_t i = 0; i < kWindowCount; ++i) info_.windows[i] = windows_[i].get();
 }

@@ -1,6 +1,7 @@
 // The emulated board's memory: four windows of fixed sizes, as a real part
-// has (hal/window_sizes.h, shared with the Cortex-M55 board), the
-// non-volatile ones backed by files in an NVM directory.
+// has (by default hal/window_sizes.h's, shared with the Cortex-M55 board; a
+// board profile may give others), the non-volatile ones backed by files in
+// an NVM directory.
 //
 // | window | file      | size   | holds |
 // |--------|-----------|--------|-------|
@@ -33,6 +34,23 @@ enum class NoiseKind {
   kProgram,  // programming errors: one draw per cell for good (EmuWindow::Draw::kProgram)
 };
 
+// The windows' sizes: the shared defaults (hal/window_sizes.h), or a board
+// profile's "emu_window_mib" (docs/memory-model.md). The window files are
+// sparse: a large window costs disk only where written.
+struct WindowSizes {
+  size_t bytes[kWindowCount] = {kSramBytes, kMramBytes, kReramBytes, kDramBytes};
+};
+
+// The largest window: a slot (half a window) must stay addressable by the
+// 32-bit offsets of the image format and the flash protocol (common/slot_layout.h).
+inline constexpr uint32_t kMaxWindowMib = 2047;
+
+// The sizes a board profile (hal/profiles/boards/*.json) gives the emu
+// board: its optional "emu_window_mib" {"sram", "mram", "reram", "dram"},
+// each 1..kMaxWindowMib MiB; absent windows keep the defaults. Throws
+// EmuError naming the file and the key.
+WindowSizes LoadWindowSizes(const std::filesystem::path& board_profile);
+
 struct ReadNoise {
   NoiseKind kind = NoiseKind::kOff;
   DeviceProfile device;  // the error rates: ReRAM per cell mode, MRAM per bit
@@ -43,7 +61,7 @@ class EmuBoard {
  public:
   // Opens the window files in `nvm_dir`, creating blank ones where absent
   // (the directory must exist). Throws EmuError.
-  EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise);
+  EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise, const WindowSizes& sizes = {});
 
   const BoardInfo& info() const { return info_; }
   EmuWindow& window(WindowKind kind) { return *windows_[static_cast<uint32_t>(kind)]; }

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   AddFlashCommand(app);
   AddReadCommand(app);
   AddDevicesCommand(app);
+  AddMemsimCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "host/atomic_file.h"
+#include "host/checkpoint.h"
 #include "host/cli/commands.h"
 #include "host/image_summary.h"
 #include "host/nvm_image.h"
@@ -16,6 +17,7 @@ namespace {
 struct NvmWriteArgs {
   std::string image;
   std::string dir;
+  std::string board;
 };
 
 void RunNvmWrite(const NvmWriteArgs& args) {
@@ -26,7 +28,15 @@ void RunNvmWrite(const NvmWriteArgs& args) {
     std::fprintf(stderr, "qmc nvm write: %s: %s\n", args.image.c_str(), host::DescribeStatus(status).c_str());
     throw CommandFailed{kExitBadImage};
   }
-  host::WriteImageToNvm(opened.value(), bytes, args.dir);
+  hal::emu::WindowSizes sizes;
+  if (!args.board.empty()) {
+    try {
+      sizes = hal::emu::LoadWindowSizes(args.board);
+    } catch (const hal::emu::EmuError& e) {
+      throw host::InputError(e.what());
+    }
+  }
+  host::WriteImageToNvm(opened.value(), bytes, args.dir, sizes);
   const image::ImageView& view = opened.value();
   std::printf("qmc nvm write: %s -> %s: slot 0: MRAM %u bytes, ReRAM %u, DRAM %u; commit record written last\n",
               args.image.c_str(), args.dir.c_str(), view.WindowBytes(image::Window::kMram),
@@ -45,9 +55,13 @@ void AddNvmCommand(CLI::App& app) {
                "in slot 0 of its window, read back and checked, the boot record, then the commit record last.");
   write->add_option("image", args->image, "the QMC image file")->required();
   write->add_option("dir", args->dir, "the NVM directory (created with blank window files if absent)")->required();
-  write->footer("Window sizes are the emu board's: MRAM 8 MiB, ReRAM 64 MiB, DRAM 64 MiB, each split into two slots "
-                "(MRAM after a 4 KiB commit area). Exits 3 for an invalid image, 1 when it does not fit a slot, 4 "
-                "when the files cannot be written.");
+  write->add_option("--board", args->board,
+                    "a board profile JSON (hal/profiles/boards/) whose emu_window_mib gives the window sizes; pass "
+                    "the same to qmc-fw-emu --board")
+      ->check(CLI::ExistingFile);
+  write->footer("Window sizes are the emu board's: MRAM 8 MiB, ReRAM 64 MiB, DRAM 64 MiB unless --board gives others "
+                "(sparse files), each split into two slots (MRAM after a 4 KiB commit area). Exits 3 for an invalid "
+                "image, 1 when it does not fit a slot, 4 when the files cannot be written.");
   write->callback([args] { RunNvmWrite(*args); });
 }
 
