@@ -2,18 +2,17 @@
 // non-volatile memory, with the width of the cells they are stored in: what
 // a device's read errors can reach. Per tensor: its codes or values (`data`,
 // cell_bits wide for packed codes, 1 for dense values), its scales, and its
-// outliers (1-bit MRAM cells). Index structures a kernel follows to find a
-// row's entries are left out, as directories are: a real part protects them
-// with ECC, and a corrupt index models a crash, not an accuracy loss. For a
-// split tensor that is the u32 row-start table at the front of the outliers
-// blob (its bitmap and codes are in); for group-affine it is the whole CSR,
-// whose u16 columns index the row.
+// outliers (1-bit MRAM cells). The u32 row-start table at the front of an
+// outliers blob (split or CSR) is left out, as directories are: a real part
+// protects such indices with ECC, and a corrupt one models a crash, not an
+// accuracy loss. Everything after it is in: a split tensor's bitmap and
+// codes, a CSR's {column, value} entries (decoders skip a column past the
+// row, so a flipped column costs that outlier, never a stray access).
 #pragma once
 
 #include <cstdint>
 
 #include "common/image_reader.h"
-#include "common/split_layout.h"
 
 namespace qmc::image {
 
@@ -31,7 +30,7 @@ void ForEachReadRange(const ImageView& view, Visit&& visit) {
     const TensorEntry t = view.tensor(i);
     range(t.data, 0, t.cell_bits != 0 ? t.cell_bits : 1);
     range(t.scales, 0, 1);
-    if (t.scheme == static_cast<uint8_t>(Scheme::kSplit)) range(t.outliers, quant::SplitBitmapOffset(t.rows), 1);
+    range(t.outliers, (uint64_t{t.rows} + 1u) * 4u, 1);  // past u32 row_start[rows + 1]
   }
 }
 

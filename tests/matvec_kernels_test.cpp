@@ -20,6 +20,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/dequantize.h"
 #include "common/engine.h"
 #include "common/kernels/fast_half.h"
 #include "common/kernels/unpack_codes.h"
@@ -287,6 +288,42 @@ TEST(SplitKernels, CorruptBitmapsWriteOnlyYAndTheBuffer) {
       }
     }
   }
+}
+
+// MRAM bit errors reach the exact-outlier CSR's {column, value} entries too
+// (common/read_ranges.h). An entry whose column lies past the row adds
+// nothing in every kernel, the reference included, so the kernels still
+// agree and nothing outside x is read (ASan would say).
+TEST(OutlierCsr, ColumnsPastTheRowAreSkippedByEveryKernel) {
+  const host::Checkpoint checkpoint = testing::RandomCheckpoint(97, 40, 12);
+  std::vector<uint8_t> image = Pack(checkpoint, Quantizer::kQmc, 3, 3, 32, 0.05).image;
+  const image::ImageView view = image::ImageView::OpenFile(image).value();
+  std::mt19937 rng(13);
+  uint32_t corrupted = 0;
+  for (uint32_t i = 0; i < view.tensor_count(); ++i) {
+    const image::TensorEntry t = view.tensor(i);
+    if (t.outlier_count == 0) continue;
+    auto* entries = const_cast<uint8_t*>(view.blob(t.outliers).data()) + (t.rows + 1u) * 4u;
+    for (uint32_t k = 0; k < t.outlier_count; k += 3) {  // every third column flipped high
+      const auto col = static_cast<uint16_t>(t.cols + rng() % (65536u - t.cols));
+      std::memcpy(entries + k * 4u, &col, 2);
+      ++corrupted;
+    }
+    std::vector<float> x(t.cols), expected(t.rows), row(t.cols);  // exact sizes, for ASan
+    for (float& v : x) v = std::normal_distribution<float>(0.0f, 1.0f)(rng);
+    MatVec(view, t, x.data(), expected.data(), row.data(), MatVecKernel::kReference);
+    for (MatVecKernel kernel : OptimisedKernels()) {
+      std::vector<float> y(t.rows);
+      MatVec(view, t, x.data(), y.data(), row.data(), kernel);
+      for (uint32_t r = 0; r < t.rows; ++r) {
+        image::DequantizeRow(view, t, r, row.data());
+        double magnitude = 0.0;
+        for (uint32_t c = 0; c < t.cols; ++c) magnitude += std::fabs(double{row[c]} * x[c]);
+        ASSERT_LE(std::fabs(double{y[r]} - expected[r]), kTolerance * magnitude) << t.name << " " << Name(kernel);
+      }
+    }
+  }
+  EXPECT_GT(corrupted, 0u);
 }
 
 TEST(DenseAndMxKernels, EqualTheReferenceOnRandomTensors) {

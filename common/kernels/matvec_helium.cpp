@@ -244,16 +244,19 @@ float GroupedDot(const float* codes, const float* x, uint32_t cols, uint32_t gro
 
 // Σ value·x[col] over the row's outliers, four entries per vector: each
 // {u16 col, fp16 value} entry is one 32-bit lane, its column the low half
-// (the gather offset) and its value the high half (VCVTT).
+// (the gather offset) and its value the high half (VCVTT). A column past
+// the row (an MRAM read error) drops its lane, as PackedTensor::OutlierDot does.
 float OutlierDot(const PackedTensor& p, uint32_t row, const float* x) {
   if (p.outliers == nullptr) return 0.0f;
   const uint32_t end = LoadU32(p.outliers + (row + 1u) * 4u);
   const auto* entries = reinterpret_cast<const uint32_t*>(p.outliers + (p.rows + 1u) * 4u);
+  const uint32x4_t cols = vdupq_n_u32(p.cols);
   float32x4_t sum = vdupq_n_f32(0.0f);
   for (uint32_t k = LoadU32(p.outliers + row * 4u); k < end; k += 4) {
-    const mve_pred16_t active = vctp32q(end - k);
-    const uint32x4_t entry = vld1q_z_u32(entries + k, active);
-    const float32x4_t xs = vldrwq_gather_shifted_offset_z_f32(x, vandq_u32(entry, vdupq_n_u32(0xFFFFu)), active);
+    const uint32x4_t entry = vld1q_z_u32(entries + k, vctp32q(end - k));
+    const uint32x4_t col = vandq_u32(entry, vdupq_n_u32(0xFFFFu));
+    const mve_pred16_t active = vctp32q(end - k) & vcmphiq_u32(cols, col);
+    const float32x4_t xs = vldrwq_gather_shifted_offset_z_f32(x, col, active);
     sum = vfmaq_m_f32(sum, WidenTopHalves(entry), xs, active);
   }
   return HorizontalSum(sum);

@@ -53,20 +53,24 @@ struct PackedTensor {
         scale_bytes_per_row(quant::GroupsPerRow(t.cols, t.group_size) *
                             (t.scheme == static_cast<uint8_t>(image::Scheme::kMxInt4) ? 1u : 4u)),
         outliers(t.outlier_count > 0 ? image.blob(t.outliers).data() : nullptr),
-        rows(t.rows) {}
+        rows(t.rows),
+        cols(t.cols) {}
 
   const uint32_t* RowWords(uint32_t row) const { return words + static_cast<size_t>(row) * words_per_row; }
   const uint8_t* RowScales(uint32_t row) const { return scales + static_cast<size_t>(row) * scale_bytes_per_row; }
 
   // Σ value·x[col] over the row's outliers: the sparse correction added to
-  // the inlier product (the inlier code at an outlier decodes to 0).
+  // the inlier product (the inlier code at an outlier decodes to 0). An
+  // entry whose column lies past the row (an MRAM read error; a validated
+  // image has none) adds nothing, as in image::DequantizeRow.
   float OutlierDot(uint32_t row, const float* x) const {
     if (outliers == nullptr) return 0.0f;
     const uint32_t end = LoadU32(outliers + (row + 1u) * 4u);
     const uint8_t* entries = outliers + (rows + 1u) * 4u;
     float sum = 0.0f;
     for (uint32_t k = LoadU32(outliers + row * 4u); k < end; ++k) {
-      sum += HalfToFloat(LoadU16(entries + k * 4u + 2u)) * x[LoadU16(entries + k * 4u)];
+      const uint32_t col = LoadU16(entries + k * 4u);
+      if (col < cols) sum += HalfToFloat(LoadU16(entries + k * 4u + 2u)) * x[col];
     }
     return sum;
   }
@@ -77,6 +81,7 @@ struct PackedTensor {
   uint32_t scale_bytes_per_row;
   const uint8_t* outliers;  // the CSR table, or nullptr without outliers
   uint32_t rows;
+  uint32_t cols;
 };
 
 // A split tensor's pieces (common/split_layout.h), shared by every
