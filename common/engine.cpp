@@ -14,8 +14,6 @@ namespace {
 
 uint32_t Max(uint32_t a, uint32_t b) { return a > b ? a : b; }
 
-bool HasQkvBias(const image::ModelConfig& c) { return (c.flags & image::kModelQkvBias) != 0; }
-
 size_t KvElementBytes(KvFormat format) {
   switch (format) {
     case KvFormat::kF32:
@@ -34,39 +32,88 @@ uint32_t QueryGroup(const image::ModelConfig& c) { return c.n_kv_heads != 0 ? c.
 // Round half away from zero; |v| <= 127 here.
 int8_t RoundToInt8(float v) { return static_cast<int8_t>(v >= 0.0f ? v + 0.5f : v - 0.5f); }
 
+// A layer that sees the meta tokens and the last attn_window positions only.
+bool Windowed(const image::ModelDetail& d, uint32_t layer) {
+  return (d.layer_flags[layer] & image::kLayerGlobalAttention) == 0 && d.attn_window != 0;
+}
+
+// Cache positions an owning layer keeps for `positions` caller positions:
+// the meta tokens, then every position, or a ring of attn_window positions
+// for a windowed layer (it never looks further back).
+uint32_t CachedPositions(const image::ModelDetail& d, uint32_t layer, uint32_t positions) {
+  return d.meta_tokens + (Windowed(d, layer) && positions > d.attn_window ? d.attn_window : positions);
+}
+
+// Elements of Hymba's in_proj output for a layer that owns a KV cache; 0 without an SSM.
+uint32_t InProjRows(const image::ModelConfig& c, const image::ModelDetail& d) {
+  if (d.ssm_inner == 0) return 0;
+  return c.n_heads * c.head_dim + c.n_kv_heads * (c.head_dim + d.value_head_dim) + 2 * d.ssm_inner;
+}
+
 }  // namespace
 
 template <typename Visit>
 void Engine::ForEachBuffer(Visit&& visit) {
   const image::ModelConfig& c = config_;
+  const image::ModelDetail& d = detail_;
   const uint32_t q_dim = c.n_heads * c.head_dim;
-  const uint32_t kv_dim = c.n_kv_heads * c.head_dim;
+  const uint32_t attn_out = c.n_heads * d.value_head_dim;
+  const uint32_t widest_input = Max(Max(Max(c.dim, c.hidden_dim), Max(q_dim, attn_out)), d.ssm_inner);
   visit(layers_, c.n_layers);
+  visit(kv_first_, c.n_layers);
   visit(x_, c.dim);
-  visit(xb_, Max(c.dim, q_dim));
+  visit(xb_, Max(c.dim, attn_out));
   visit(xb2_, c.dim);
   visit(q_, q_dim);
-  visit(k_, kv_dim);
-  visit(v_, kv_dim);
-  visit(kv_row_, c.head_dim);
+  visit(k_, c.n_kv_heads * c.head_dim);
+  visit(v_, c.n_kv_heads * d.value_head_dim);
+  visit(kv_row_, Max(c.head_dim, d.value_head_dim));
   visit(hb_, c.hidden_dim);
   visit(hb2_, c.hidden_dim);
-  visit(att_, static_cast<size_t>(QueryGroup(c)) * c.seq_len);
+  visit(att_, static_cast<size_t>(QueryGroup(c)) * (d.meta_tokens + context_));
   visit(logits_, c.vocab_size);
-  visit(row_, Max(Max(c.dim, c.hidden_dim), q_dim));
-  visit(rope_cos_, c.head_dim / 2);
-  visit(rope_sin_, c.head_dim / 2);
+  visit(row_, widest_input);
+  visit(rope_cos_, d.rope_dims / 2);
+  visit(rope_sin_, d.rope_dims / 2);
+  const bool ssm = d.ssm_inner != 0;
+  visit(in_proj_, InProjRows(c, d));
+  visit(ssm_u_, d.ssm_inner);
+  visit(ssm_params_, ssm ? d.ssm_dt_rank + 2 * d.ssm_state : 0);
+  visit(ssm_dt_, d.ssm_inner);
+  visit(ssm_y_, d.ssm_inner);
 }
 
-size_t Engine::KvBytes(const image::ModelConfig& config, uint32_t positions, KvFormat format) {
-  const size_t rows = 2u * static_cast<size_t>(config.n_layers) * positions * config.n_kv_heads;
+namespace {
+
+// Cached position rows of every owning layer together.
+size_t CachedRows(const image::ModelConfig& c, const image::ModelDetail& d, uint32_t positions) {
+  size_t rows = 0;
+  for (uint32_t l = 0; l < c.n_layers; ++l) {
+    if (image::OwnsKv(d, l)) rows += CachedPositions(d, l, positions);
+  }
+  return rows;
+}
+
+size_t SsmStateFloats(const image::ModelConfig& c, const image::ModelDetail& d) {
+  if (d.ssm_inner == 0) return 0;
+  return static_cast<size_t>(c.n_layers) * d.ssm_inner * (d.ssm_conv - 1 + d.ssm_state);
+}
+
+}  // namespace
+
+size_t Engine::KvBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions,
+                       KvFormat format) {
+  const size_t vectors = CachedRows(config, detail, positions) * config.n_kv_heads;
   const size_t scale_bytes = format == KvFormat::kInt8 ? sizeof(float) : 0;
-  return rows * (config.head_dim * KvElementBytes(format) + scale_bytes);
+  const size_t cache = vectors * ((config.head_dim + detail.value_head_dim) * KvElementBytes(format) + 2 * scale_bytes);
+  return cache + SsmStateFloats(config, detail) * sizeof(float);
 }
 
-size_t Engine::ArenaBytes(const image::ModelConfig& config) {
+size_t Engine::ArenaBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions) {
   Engine sizing;
   sizing.config_ = config;
+  sizing.detail_ = detail;
+  sizing.context_ = positions;
   size_t bytes = Arena::kStartPadding;
   sizing.ForEachBuffer([&bytes]<typename T>(T*&, size_t count) { bytes += Arena::Footprint<T>(count); });
   return bytes;
@@ -76,21 +123,41 @@ Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std
                     KvFormat format) {
   image_ = nullptr;  // Forward refuses to run until Init succeeds
   config_ = image.model();
+  detail_ = image.detail();
   if (Status s = image::ValidateModelConfig(config_); !s.ok()) return s;
-  if (arena.size() < ArenaBytes(config_)) return Error(StatusCode::kTooLarge, "engine arena too small");
+  if (Status s = image::ValidateModelDetail(config_, detail_); !s.ok()) return s;
   if (KvElementBytes(format) == 0) return Error(StatusCode::kInvalidValue, "unknown KV cache format");
-  if (kv.size() < KvBytes(config_, 1, format)) return Error(StatusCode::kTooLarge, "KV cache holds no position");
+  if (KvBytes(config_, detail_, 1, format) > kv.size()) return Error(StatusCode::kTooLarge, "KV cache holds no position");
   if (reinterpret_cast<uintptr_t>(kv.data()) % alignof(float) != 0) {
     return Error(StatusCode::kInvalidValue, "KV cache is not float-aligned");
   }
   q_dim_ = config_.n_heads * config_.head_dim;
   kv_dim_ = config_.n_kv_heads * config_.head_dim;
-  const size_t positions = kv.size() / KvBytes(config_, 1, format);
-  context_ = positions < config_.seq_len ? static_cast<uint32_t>(positions) : config_.seq_len;
+  value_dim_ = config_.n_kv_heads * detail_.value_head_dim;
+  // The most positions whose KvBytes fit (windowed caches stop growing, so
+  // the bytes are not linear in the positions).
+  uint32_t fits = 1, beyond = config_.seq_len + 1;
+  while (beyond - fits > 1) {
+    const uint32_t middle = fits + (beyond - fits) / 2;
+    if (KvBytes(config_, detail_, middle, format) <= kv.size()) {
+      fits = middle;
+    } else {
+      beyond = middle;
+    }
+  }
+  context_ = fits;
+  if (arena.size() < ArenaBytes(config_, detail_, context_)) return Error(StatusCode::kTooLarge, "engine arena too small");
   kv_format_ = format;
-  // int8: both scale arrays first (they keep the float alignment), then the codes.
-  const size_t rows = static_cast<size_t>(config_.n_layers) * context_ * config_.n_kv_heads;
+  // int8: both scale arrays first (they keep the float alignment), then the
+  // codes; the SSM state (f32) leads for the same reason.
+  const size_t rows = CachedRows(config_, detail_, context_) * config_.n_kv_heads;
   uint8_t* next = kv.data();
+  conv_state_ = ssm_state_ = nullptr;
+  if (detail_.ssm_inner != 0) {
+    conv_state_ = reinterpret_cast<float*>(next);
+    ssm_state_ = conv_state_ + static_cast<size_t>(config_.n_layers) * detail_.ssm_inner * (detail_.ssm_conv - 1);
+    next += SsmStateFloats(config_, detail_) * sizeof(float);
+  }
   key_scales_ = value_scales_ = nullptr;
   if (format == KvFormat::kInt8) {
     key_scales_ = reinterpret_cast<float*>(next);
@@ -103,6 +170,13 @@ Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std
   traffic_ = ReadCounter{};
   arena_ = Arena(arena);
   ForEachBuffer([this]<typename T>(T*& buffer, size_t count) { buffer = arena_.template Allocate<T>(count); });
+  uint32_t first = 0;
+  for (uint32_t l = 0; l < config_.n_layers; ++l) {
+    if (!image::OwnsKv(detail_, l)) continue;
+    kv_first_[l] = first;
+    first += CachedPositions(detail_, l, context_);
+  }
+  for (uint32_t l = 0; l < config_.n_layers; ++l) kv_first_[l] = kv_first_[detail_.kv_source[l]];
   if (Status s = FindTensors(image); !s.ok()) return s;
   image_ = &image;
   return Status::Ok();
@@ -111,49 +185,31 @@ Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std
 // The directory lists the model's tensors in a fixed order
 // (common/model_tensors.h); each is checked against it as it is taken.
 Status Engine::FindTensors(const image::ImageView& image) {
-  if (image.tensor_count() != image::RequiredTensorCount(config_)) {
-    return Error(StatusCode::kShapeMismatch, "tensor count does not match the model");
-  }
-  uint32_t index = 0;
-  Status status = Status::Ok();
-  auto take = [&](image::TensorEntry& out) {
-    if (!status.ok()) return;
-    const image::TensorRequirement required = image::RequiredTensor(config_, index);
-    out = image.tensor(index);
-    if (std::strncmp(out.name, required.name, image::kTensorNameSize) != 0 || out.rows != required.rows ||
-        out.cols != required.cols) {
-      status = TensorError(StatusCode::kMissing, "tensor missing, out of order or misshapen", index);
-    } else if (!required.is_matrix && (out.scheme != static_cast<uint8_t>(image::Scheme::kF32) ||
-                                       reinterpret_cast<uintptr_t>(image.blob(out.data).data()) % alignof(float) != 0)) {
-      status = TensorError(StatusCode::kInvalidValue, "norm or bias is not aligned f32", index);
-    }
-    ++index;
-  };
-  take(token_embd_);
+  const uint32_t count = image::RequiredTensorCount(config_, detail_);
+  if (image.tensor_count() != count) return Error(StatusCode::kShapeMismatch, "tensor count does not match the model");
+  for (uint16_t& t : globals_.tensor) t = kAbsent;
   for (uint32_t l = 0; l < config_.n_layers; ++l) {
-    Layer& layer = layers_[l];
-    take(layer.attn_norm);
-    take(layer.q);
-    take(layer.k);
-    take(layer.v);
-    if (HasQkvBias(config_)) {
-      take(layer.q_bias);
-      take(layer.k_bias);
-      take(layer.v_bias);
+    for (uint16_t& t : layers_[l].tensor) t = kAbsent;
+  }
+  for (uint32_t index = 0; index < count; ++index) {
+    const image::TensorRequirement required = image::RequiredTensor(config_, detail_, index);
+    const image::TensorEntry t = image.tensor(index);
+    if (std::strncmp(t.name, required.name, image::kTensorNameSize) != 0 || t.rows != required.rows ||
+        t.cols != required.cols) {
+      return TensorError(StatusCode::kMissing, "tensor missing, out of order or misshapen", index);
     }
-    take(layer.attn_output);
-    take(layer.ffn_norm);
-    take(layer.gate);
-    take(layer.up);
-    take(layer.down);
+    if (!required.is_matrix && (t.scheme != static_cast<uint8_t>(image::Scheme::kF32) ||
+                                reinterpret_cast<uintptr_t>(image.blob(t.data).data()) % alignof(float) != 0)) {
+      return TensorError(StatusCode::kInvalidValue, "norm, bias or SSM vector is not aligned f32", index);
+    }
+    Layer& owner = required.layer == image::kNoLayer ? globals_ : layers_[required.layer];
+    owner.tensor[static_cast<uint32_t>(required.role)] = static_cast<uint16_t>(index);
   }
-  take(output_norm_);
-  if ((config_.flags & image::kModelSharedClassifier) != 0) {
-    classifier_ = token_embd_;
-  } else {
-    take(classifier_);
-  }
-  return status;
+  return Status::Ok();
+}
+
+image::TensorEntry Engine::Tensor(const Layer& layer, image::Role role) const {
+  return image_->tensor(layer.tensor[static_cast<uint32_t>(role)]);
 }
 
 const float* Engine::Params(const image::TensorEntry& t) {
@@ -166,20 +222,73 @@ void Engine::MatVec(const image::TensorEntry& t, const float* in, float* out) {
   AddTensorTraffic(*image_, t, traffic_);
 }
 
-void Engine::RmsNorm(float* out, const float* in, const image::TensorEntry& weight) {
-  const float* w = Params(weight);
-  float ss = 0.0f;
-  for (uint32_t i = 0; i < config_.dim; ++i) ss += in[i] * in[i];
-  const float scale = 1.0f / sqrtf(ss / static_cast<float>(config_.dim) + config_.norm_eps);
-  for (uint32_t i = 0; i < config_.dim; ++i) out[i] = w[i] * (scale * in[i]);
+void Engine::AddBias(float* x, const image::TensorEntry& bias) {
+  const float* b = Params(bias);
+  for (uint32_t i = 0; i < bias.cols; ++i) x[i] += b[i];
 }
 
-// RoPE, interleaved: pair (2i, 2i+1) of every head turns by the position's
-// angle for frequency i (rope_cos_/rope_sin_).
+void Engine::RmsNorm(float* out, const float* in, const image::TensorEntry& weight, uint32_t n) {
+  const float* w = Params(weight);
+  float ss = 0.0f;
+  for (uint32_t i = 0; i < n; ++i) ss += in[i] * in[i];
+  const float scale = 1.0f / sqrtf(ss / static_cast<float>(n) + config_.norm_eps);
+  for (uint32_t i = 0; i < n; ++i) out[i] = w[i] * (scale * in[i]);
+}
+
+void Engine::LayerNorm(float* out, const float* in, const image::TensorEntry& weight, const image::TensorEntry& bias,
+                       uint32_t n) {
+  const float* w = Params(weight);
+  const float* b = Params(bias);
+  float mean = 0.0f;
+  for (uint32_t i = 0; i < n; ++i) mean += in[i];
+  mean /= static_cast<float>(n);
+  float variance = 0.0f;
+  for (uint32_t i = 0; i < n; ++i) variance += (in[i] - mean) * (in[i] - mean);
+  const float scale = 1.0f / sqrtf(variance / static_cast<float>(n) + config_.norm_eps);
+  for (uint32_t i = 0; i < n; ++i) out[i] = w[i] * ((in[i] - mean) * scale) + b[i];
+}
+
+const float* Engine::Logits(const float* normed) {
+  const bool shared = (config_.flags & image::kModelSharedClassifier) != 0;
+  MatVec(Tensor(globals_, shared ? image::Role::kTokenEmbd : image::Role::kOutput), normed, logits_);
+  if (globals_.tensor[static_cast<uint32_t>(image::Role::kOutputBias)] != kAbsent) {
+    AddBias(logits_, Tensor(globals_, image::Role::kOutputBias));
+  }
+  return logits_;
+}
+
+// Frequency i of rope_dims / 2 is theta^(-2i / rope_dims); llama3 scaling
+// divides the low frequencies by the factor and blends the middle band
+// (HF modeling_rope_utils.py, _compute_llama3_parameters).
+void Engine::SetRope(uint32_t pos) {
+  const image::ModelDetail& d = detail_;
+  const bool llama3 = d.rope_scaling == static_cast<uint32_t>(image::RopeScaling::kLlama3);
+  constexpr float kTwoPi = 6.283185307179586f;
+  for (uint32_t i = 0; i < d.rope_dims / 2; ++i) {
+    float frequency = 1.0f / powf(config_.rope_theta, static_cast<float>(2 * i) / static_cast<float>(d.rope_dims));
+    if (llama3) {
+      const float context = static_cast<float>(d.rope_original_context);
+      const float wavelength = kTwoPi / frequency;
+      if (wavelength > context / d.rope_low_freq_factor) {
+        frequency /= d.rope_factor;
+      } else if (wavelength >= context / d.rope_high_freq_factor) {
+        const float smooth = (context / wavelength - d.rope_low_freq_factor) /
+                             (d.rope_high_freq_factor - d.rope_low_freq_factor);
+        frequency = (1.0f - smooth) * frequency / d.rope_factor + smooth * frequency;
+      }
+    }
+    const float angle = static_cast<float>(pos) * frequency;
+    rope_cos_[i] = cosf(angle);
+    rope_sin_[i] = sinf(angle);
+  }
+}
+
+// RoPE, interleaved: pair (2i, 2i+1) of the first rope_dims dims of every
+// head turns by the position's angle for frequency i; the rest pass through.
 void Engine::Rotate(float* vectors, uint32_t heads) const {
   for (uint32_t h = 0; h < heads; ++h) {
     float* v = vectors + h * config_.head_dim;
-    for (uint32_t i = 0; i < config_.head_dim / 2; ++i) {
+    for (uint32_t i = 0; i < detail_.rope_dims / 2; ++i) {
       const float v0 = v[2 * i], v1 = v[2 * i + 1];
       v[2 * i] = v0 * rope_cos_[i] - v1 * rope_sin_[i];
       v[2 * i + 1] = v0 * rope_sin_[i] + v1 * rope_cos_[i];
@@ -187,17 +296,21 @@ void Engine::Rotate(float* vectors, uint32_t heads) const {
   }
 }
 
-size_t Engine::KvRowBytes() const {
-  return config_.head_dim * KvElementBytes(kv_format_) + (kv_format_ == KvFormat::kInt8 ? sizeof(float) : 0);
+size_t Engine::KvRowBytes(uint32_t width) const {
+  return width * KvElementBytes(kv_format_) + (kv_format_ == KvFormat::kInt8 ? sizeof(float) : 0);
 }
 
+// A windowed layer's positions past the meta tokens go round a ring of
+// attn_window slots: position p overwrites p - attn_window, which no later
+// position sees.
 size_t Engine::KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const {
-  return (static_cast<size_t>(layer) * context_ + pos) * config_.n_kv_heads + kv_head;
+  const uint32_t meta = detail_.meta_tokens;
+  const uint32_t slot = Windowed(detail_, layer) && pos >= meta ? meta + (pos - meta) % detail_.attn_window : pos;
+  return (static_cast<size_t>(kv_first_[layer]) + slot) * config_.n_kv_heads + kv_head;
 }
 
-void Engine::StoreKv(const float* in, uint8_t* cache, float* scales, size_t first_row) {
-  const uint32_t n = config_.head_dim;
-  traffic_.Write(image::Window::kDram, config_.n_kv_heads * KvRowBytes());
+void Engine::StoreRows(const float* in, uint8_t* cache, float* scales, size_t first_row, uint32_t n) {
+  traffic_.Write(image::Window::kDram, config_.n_kv_heads * KvRowBytes(n));
   for (uint32_t h = 0; h < config_.n_kv_heads; ++h) {
     const float* x = in + h * n;
     const size_t row = first_row + h;
@@ -223,9 +336,13 @@ void Engine::StoreKv(const float* in, uint8_t* cache, float* scales, size_t firs
   }
 }
 
-const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t row, float* scratch) {
-  const uint32_t n = config_.head_dim;
-  traffic_.Read(image::Window::kDram, KvRowBytes());
+void Engine::StoreKv(uint32_t layer, uint32_t pos) {
+  StoreRows(k_, key_cache_, key_scales_, KvRow(layer, pos, 0), config_.head_dim);
+  StoreRows(v_, value_cache_, value_scales_, KvRow(layer, pos, 0), detail_.value_head_dim);
+}
+
+const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t row, uint32_t n, float* scratch) {
+  traffic_.Read(image::Window::kDram, KvRowBytes(n));
   switch (kv_format_) {
     case KvFormat::kF32:
       return reinterpret_cast<const float*>(cache) + row * n;
@@ -247,83 +364,64 @@ const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t ro
 // KV head g, so each cached key and value row is loaded (decoded, counted)
 // once and used by every query head of its group. Each head's scores and
 // weighted sum are the same operations in the same order as one head at a
-// time. Writes the heads' outputs to xb_.
+// time. A layer without global attention sees the meta tokens and the last
+// attn_window positions. Writes the heads' outputs to xb_.
 void Engine::Attention(uint32_t layer, uint32_t pos) {
   const uint32_t head_dim = config_.head_dim;
+  const uint32_t value_dim = detail_.value_head_dim;
   const uint32_t group = QueryGroup(config_);
-  const uint32_t stride = config_.seq_len;  // att_ holds one row of seq_len per head of a group
+  const uint32_t stride = detail_.meta_tokens + context_;  // att_ holds one row of cache positions per head of a group
   const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
+  // Visible: [0, meta_end) and [window_start, pos].
+  // Hymba's decode rule: {0..meta-1} and [max(meta, pos - window + 1), pos].
+  uint32_t meta_end = 0, window_start = 0;
+  if (Windowed(detail_, layer) && pos + 1 > detail_.meta_tokens + detail_.attn_window) {
+    meta_end = detail_.meta_tokens;
+    window_start = pos + 1 - detail_.attn_window;
+  }
+  const uint32_t visible = meta_end + (pos + 1 - window_start);
+  auto position = [&](uint32_t n) { return n < meta_end ? n : window_start + (n - meta_end); };
   for (uint32_t kv_head = 0; kv_head < config_.n_kv_heads; ++kv_head) {
     const float* q = q_ + static_cast<size_t>(kv_head) * group * head_dim;
-    float* out = xb_ + static_cast<size_t>(kv_head) * group * head_dim;
-    for (uint32_t t = 0; t <= pos; ++t) {
-      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, t, kv_head), kv_row_);
+    float* out = xb_ + static_cast<size_t>(kv_head) * group * value_dim;
+    for (uint32_t n = 0; n < visible; ++n) {
+      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, position(n), kv_head), head_dim, kv_row_);
       for (uint32_t j = 0; j < group; ++j) {
         const float* qj = q + j * head_dim;
         float score = 0.0f;
         for (uint32_t i = 0; i < head_dim; ++i) score += qj[i] * k[i];
-        att_[j * stride + t] = score * scale;
+        att_[j * stride + n] = score * scale;
       }
     }
-    for (uint32_t j = 0; j < group; ++j) Softmax(att_ + j * stride, pos + 1);
-    for (uint32_t i = 0; i < group * head_dim; ++i) out[i] = 0.0f;
-    for (uint32_t t = 0; t <= pos; ++t) {
-      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, t, kv_head), kv_row_);
+    for (uint32_t j = 0; j < group; ++j) Softmax(att_ + j * stride, visible);
+    for (uint32_t i = 0; i < group * value_dim; ++i) out[i] = 0.0f;
+    for (uint32_t n = 0; n < visible; ++n) {
+      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, position(n), kv_head), value_dim, kv_row_);
       for (uint32_t j = 0; j < group; ++j) {
-        const float weight = att_[j * stride + t];
-        float* outj = out + j * head_dim;
-        for (uint32_t i = 0; i < head_dim; ++i) outj[i] += weight * v[i];
+        const float weight = att_[j * stride + n];
+        float* outj = out + j * value_dim;
+        for (uint32_t i = 0; i < value_dim; ++i) outj[i] += weight * v[i];
       }
     }
   }
 }
 
 const float* Engine::Forward(uint32_t token, uint32_t pos) {
-  const image::ModelConfig& c = config_;
-  if (image_ == nullptr || token >= c.vocab_size || pos >= context_) return nullptr;
-  if (!LookupRow(*image_, token_embd_, token, x_).ok()) return nullptr;
-  AddRowTraffic(*image_, token_embd_, token, 1, traffic_);
-
-  for (uint32_t i = 0; i < c.head_dim / 2; ++i) {
-    const float frequency = 1.0f / powf(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));
-    const float angle = static_cast<float>(pos) * frequency;
-    rope_cos_[i] = cosf(angle);
-    rope_sin_[i] = sinf(angle);
+  if (image_ == nullptr || token >= config_.vocab_size || pos >= context_) return nullptr;
+  const bool hymba = config_.arch == static_cast<uint32_t>(image::Arch::kHymba);
+  if (hymba && pos == 0) RunMetaTokens();
+  const image::TensorEntry embedding = Tensor(globals_, image::Role::kTokenEmbd);
+  if (!LookupRow(*image_, embedding, token, x_).ok()) return nullptr;
+  AddRowTraffic(*image_, embedding, token, 1, traffic_);
+  const uint32_t at = detail_.meta_tokens + pos;  // the cache and RoPE position
+  SetRope(at);
+  switch (static_cast<image::Arch>(config_.arch)) {
+    case image::Arch::kLlama:
+    case image::Arch::kQwen2: return ForwardLlama(at);
+    case image::Arch::kPhi: return ForwardPhi(at);
+    case image::Arch::kHymba: return ForwardHymba(at);
   }
-
-  for (uint32_t l = 0; l < c.n_layers; ++l) {
-    const Layer& layer = layers_[l];
-    // Attention block: this position's key and value are cached first.
-    RmsNorm(xb_, x_, layer.attn_norm);
-    MatVec(layer.q, xb_, q_);
-    MatVec(layer.k, xb_, k_);
-    MatVec(layer.v, xb_, v_);
-    if (HasQkvBias(c)) {
-      const float *qb = Params(layer.q_bias), *kb = Params(layer.k_bias), *vb = Params(layer.v_bias);
-      for (uint32_t i = 0; i < q_dim_; ++i) q_[i] += qb[i];
-      for (uint32_t i = 0; i < kv_dim_; ++i) k_[i] += kb[i];
-      for (uint32_t i = 0; i < kv_dim_; ++i) v_[i] += vb[i];
-    }
-    Rotate(q_, c.n_heads);
-    Rotate(k_, c.n_kv_heads);
-    StoreKv(k_, key_cache_, key_scales_, KvRow(l, pos, 0));
-    StoreKv(v_, value_cache_, value_scales_, KvRow(l, pos, 0));
-    Attention(l, pos);
-    MatVec(layer.attn_output, xb_, xb2_);
-    for (uint32_t i = 0; i < c.dim; ++i) x_[i] += xb2_[i];
-
-    // SwiGLU feed-forward block: down(silu(gate x) * up x).
-    RmsNorm(xb_, x_, layer.ffn_norm);
-    MatVec(layer.gate, xb_, hb_);
-    MatVec(layer.up, xb_, hb2_);
-    for (uint32_t i = 0; i < c.hidden_dim; ++i) hb_[i] = hb_[i] / (1.0f + expf(-hb_[i])) * hb2_[i];
-    MatVec(layer.down, hb_, xb2_);
-    for (uint32_t i = 0; i < c.dim; ++i) x_[i] += xb2_[i];
-  }
-
-  RmsNorm(x_, x_, output_norm_);
-  MatVec(classifier_, x_, logits_);
-  return logits_;
+  return nullptr;
 }
 
 }  // namespace qmc

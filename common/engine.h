@@ -1,10 +1,29 @@
-// The Llama forward pass (llama2.c run.c's forward(), with grouped-query
-// attention, configurable RoPE theta and RMSNorm epsilon, and Qwen2's q/k/v
-// biases), reading every weight in place from an image.
+// The forward pass of every supported family, reading every weight in place
+// from an image: Llama and Qwen2 (llama2.c run.c's forward(), with
+// grouped-query attention, RoPE theta and scaling, Qwen2's q/k/v biases),
+// Phi and Hymba. Forward() dispatches once on the family; each family's pass
+// is one plain function in its own file (common/forward_*.cpp) built from
+// the shared steps declared here.
 //
 // Memory is the caller's: activations and scratch come from an arena span of
-// ArenaBytes(config), the KV cache from a span of KvBytes(config, n, format)
-// (the DRAM window on the device). Both sizes follow from the header alone.
+// ArenaBytes(config, detail, context), the KV cache and any recurrent state
+// from a span of KvBytes(config, detail, context, format) (the DRAM window on
+// the device). Both follow from the image's header and model detail, and
+// from the context the caller serves, not the model's maximum.
+//
+// Positions are the caller's: 0 is a sequence's first token, and context()
+// and the `positions` of KvBytes and ArenaBytes count the caller's
+// positions, at most seq_len. A model with meta tokens (Hymba) runs them
+// before position 0: Forward(token, 0) first runs the meta tokens at cache
+// (and RoPE) positions 0..meta_tokens-1 from a zeroed recurrent state,
+// dropping their outputs, then the token at cache position meta_tokens; the
+// caller's position p is cache position p + meta_tokens throughout. The meta
+// prefix is the same for every sequence; it is recomputed at every position
+// 0 (meta_tokens forward passes) rather than kept, as no memory is set aside
+// for a copy. seq_len, for such a model, counts the caller's positions (the
+// checkpoint's maximum less the meta tokens), and KvBytes and ArenaBytes add
+// the meta tokens themselves, so a caller sizes and runs a context the same
+// way for every family.
 //
 // The engine counts what it reads in place (traffic()): every weight blob a
 // matvec, the embedding lookup, a norm or a bias reads, in the window the
@@ -20,6 +39,7 @@
 
 #include "common/arena.h"
 #include "common/image_reader.h"
+#include "common/model_tensors.h"
 #include "common/read_counter.h"
 #include "common/status.h"
 
@@ -31,24 +51,43 @@ namespace qmc {
 // the current one included, is read back from the cache as stored.
 enum class KvFormat : uint8_t { kF32, kFp16, kInt8 };
 
+// The context served when none is asked for: min(the model's, this). The KV
+// cache is sized to the context served, never to the model's maximum
+// (131072 positions for Llama-3.2).
+inline constexpr uint32_t kDefaultContext = 2048;
+
+// The context to serve when `asked` positions are asked for (0: the default);
+// 0 when more are asked than the model has.
+inline uint32_t ServedContext(const image::ModelConfig& config, uint32_t asked) {
+  if (asked == 0) return config.seq_len < kDefaultContext ? config.seq_len : kDefaultContext;
+  return asked <= config.seq_len ? asked : 0;
+}
+
 class Engine {
  public:
-  // Keys and values of every layer for `positions` positions.
-  static size_t KvBytes(const image::ModelConfig& config, uint32_t positions, KvFormat format = KvFormat::kF32);
-  static size_t ArenaBytes(const image::ModelConfig& config);
+  // Keys and values of every layer that owns a cache, for `positions`
+  // positions and the meta tokens, then the recurrent (SSM) state of every
+  // layer, in f32. A sliding-window layer's cache holds the meta tokens and
+  // a ring of at most attn_window positions.
+  static size_t KvBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions,
+                        KvFormat format = KvFormat::kF32);
+  // Activations and scratch for a context of `positions` positions.
+  static size_t ArenaBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions);
 
   // `image` must have passed Validate(); it, `arena` and `kv` must outlive
-  // the engine. The context is as many positions as `kv` holds in `format`,
-  // at most the model's seq_len.
+  // the engine. The context is as many positions as `kv` holds in `format`
+  // (the most whose KvBytes fit), at most the model's seq_len; `arena` must
+  // hold ArenaBytes for it.
   Status Init(const image::ImageView& image, std::span<uint8_t> arena, std::span<uint8_t> kv,
               KvFormat format = KvFormat::kF32);
 
-  // Runs `token` at position `pos` (positions 0..pos-1 having run before)
-  // and returns vocab_size logits, valid until the next call; nullptr when
-  // the token or the position is out of range.
+  // Runs `token` at position `pos` (positions 0..pos-1 having run before;
+  // position 0 starts a sequence) and returns vocab_size logits, valid until
+  // the next call; nullptr when the token or the position is out of range.
   const float* Forward(uint32_t token, uint32_t pos);
 
   const image::ModelConfig& config() const { return config_; }
+  const image::ModelDetail& detail() const { return detail_; }
   uint32_t context() const { return context_; }
   KvFormat kv_format() const { return kv_format_; }
   const Arena& arena() const { return arena_; }
@@ -64,9 +103,11 @@ class Engine {
   }
 
  private:
+  static constexpr uint16_t kAbsent = 0xFFFF;
+  // Directory index of each role's tensor in a layer (or outside the
+  // layers), kAbsent where the family has none.
   struct Layer {
-    image::TensorEntry attn_norm, q, k, v, q_bias, k_bias, v_bias, attn_output;
-    image::TensorEntry ffn_norm, gate, up, down;
+    uint16_t tensor[image::kRoleCount];
   };
 
   // Calls visit(pointer, count) for every arena buffer, in arena order: the
@@ -74,55 +115,94 @@ class Engine {
   template <typename Visit>
   void ForEachBuffer(Visit&& visit);
   Status FindTensors(const image::ImageView& image);
-  // A norm's or bias's values, counted as read.
+  image::TensorEntry Tensor(const Layer& layer, image::Role role) const;
+
+  // One pass per family, each in its own file; x_ holds the token's
+  // embedding, `pos` is its cache position and the RoPE tables are set for it.
+  const float* ForwardLlama(uint32_t pos);  // common/forward_llama.cpp
+  const float* ForwardPhi(uint32_t pos);    // common/forward_phi.cpp
+  const float* ForwardHymba(uint32_t pos);  // common/forward_hymba.cpp
+  // Hymba's steps (common/forward_hymba.cpp).
+  void RunMetaTokens();
+  void HymbaLayers(uint32_t pos);
+  void HymbaMixer(uint32_t layer, uint32_t pos);
+  void SsmStep(uint32_t layer, const float* xs, const float* z);
+  void HymbaFeedForward(const Layer& layer);
+
+  // The shared steps (common/engine.cpp).
+  // A norm's, bias's or SSM vector's values, counted as read.
   const float* Params(const image::TensorEntry& t);
   void MatVec(const image::TensorEntry& t, const float* in, float* out);
-  void RmsNorm(float* out, const float* in, const image::TensorEntry& weight);
-  void Rotate(float* vectors, uint32_t count) const;
-  // Cache row of (layer, position, KV head): head_dim elements.
-  size_t KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const;
-  // Stores kv_dim values (every KV head) at `first_row` onwards.
-  void StoreKv(const float* in, uint8_t* cache, float* scales, size_t first_row);
-  // Row `row` as floats: in place for f32, else decoded into `scratch`.
-  const float* LoadKv(const uint8_t* cache, const float* scales, size_t row, float* scratch);
-  // Bytes of one cached row in the cache: its elements and, for int8, its scale.
-  size_t KvRowBytes() const;
+  void AddBias(float* x, const image::TensorEntry& bias);
+  void RmsNorm(float* out, const float* in, const image::TensorEntry& weight, uint32_t n);
+  void LayerNorm(float* out, const float* in, const image::TensorEntry& weight, const image::TensorEntry& bias,
+                 uint32_t n);
+  // The classifier (and its bias, if the family has one) on the normed x_.
+  const float* Logits(const float* normed);
+  // Angles of every rotated pair at `pos`, with the image's RoPE scaling.
+  void SetRope(uint32_t pos);
+  void Rotate(float* vectors, uint32_t heads) const;
+  // Caches k_ and v_ as position `pos` of `layer`'s cache.
+  void StoreKv(uint32_t layer, uint32_t pos);
+  // Attention of q_ over `layer`'s KV source up to `pos`, into xb_
+  // (n_heads x value_head_dim).
   void Attention(uint32_t layer, uint32_t pos);
+  // Cache row of (layer's KV source, cache position, KV head) in the key or value cache.
+  size_t KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const;
+  // Stores `count` KV heads of `width` values at `first_row` onwards.
+  void StoreRows(const float* in, uint8_t* cache, float* scales, size_t first_row, uint32_t width);
+  // Row `row` as floats: in place for f32, else decoded into `scratch`.
+  const float* LoadKv(const uint8_t* cache, const float* scales, size_t row, uint32_t width, float* scratch);
+  // Bytes of one cached row of `width` elements: its elements and, for int8, its scale.
+  size_t KvRowBytes(uint32_t width) const;
 
   const image::ImageView* image_ = nullptr;
   image::ModelConfig config_{};
+  image::ModelDetail detail_{};
   uint32_t q_dim_ = 0;
-  uint32_t kv_dim_ = 0;
-  uint32_t context_ = 0;
+  uint32_t kv_dim_ = 0;     // keys of every KV head
+  uint32_t value_dim_ = 0;  // values of every KV head
+  uint32_t context_ = 0;  // the caller's positions
   KvFormat kv_format_ = KvFormat::kF32;
   Arena arena_;
   ReadCounter traffic_{};
 
-  image::TensorEntry token_embd_{};
-  image::TensorEntry output_norm_{};
-  image::TensorEntry classifier_{};
+  Layer globals_{};
   Layer* layers_ = nullptr;
+  uint32_t* kv_first_ = nullptr;  // per layer: the first cached position row of its KV source's cache
 
   float* x_ = nullptr;       // the residual stream, dim
-  float* xb_ = nullptr;      // normed input / attention output, max(dim, q_dim)
+  float* xb_ = nullptr;      // normed input / attention output, max(dim, n_heads x value_head_dim)
   float* xb2_ = nullptr;     // a block's output before the residual add, dim
   float* q_ = nullptr;       // q_dim
-  float* k_ = nullptr;       // this position's key and value before they are cached, kv_dim
+  float* k_ = nullptr;       // this position's key and value before they are cached
   float* v_ = nullptr;
-  float* kv_row_ = nullptr;  // one cached key or value decoded, head_dim
-  float* hb_ = nullptr;      // FFN gate, hidden_dim
+  float* kv_row_ = nullptr;  // one cached key or value decoded, max(head_dim, value_head_dim)
+  float* hb_ = nullptr;      // FFN hidden, hidden_dim
   float* hb2_ = nullptr;     // FFN up, hidden_dim
-  float* att_ = nullptr;     // attention weights of one KV head's query group, [group][seq_len]
+  float* att_ = nullptr;     // attention weights of one KV head's query group, [group][context]
   float* logits_ = nullptr;  // vocab_size
   float* row_ = nullptr;     // one dequantized weight row, the widest input
-  float* rope_cos_ = nullptr;  // per rotated pair at the current position, head_dim / 2
+  float* rope_cos_ = nullptr;  // per rotated pair at the current position, rope_dims / 2
   float* rope_sin_ = nullptr;
-  // [layer][position][KV head][head_dim] elements of the format; int8 rows
-  // have their scales, [layer][position][KV head], in the *_scales_ arrays.
+  // Hymba's mixer (empty for the other families).
+  float* in_proj_ = nullptr;     // [q | k | v (owners) | xs | z], the widest in_proj
+  float* ssm_u_ = nullptr;       // the conv's output, ssm_inner
+  float* ssm_params_ = nullptr;  // x_proj's [dt | B | C], ssm_dt_rank + 2 ssm_state
+  float* ssm_dt_ = nullptr;      // dt_proj's output, ssm_inner
+  float* ssm_y_ = nullptr;       // the SSM's output, ssm_inner
+  // [owning layer][cached position][KV head][head_dim or value_head_dim]
+  // elements of the format (an owning layer caches CachedPositions of them);
+  // int8 rows have their scales, [owning layer][cached position][KV head],
+  // in the *_scales_ arrays.
   uint8_t* key_cache_ = nullptr;
   uint8_t* value_cache_ = nullptr;
   float* key_scales_ = nullptr;
   float* value_scales_ = nullptr;
+  // Hymba's recurrent state, after the caches: [layer][ssm_inner][ssm_conv - 1]
+  // conv inputs and [layer][ssm_inner][ssm_state] SSM state.
+  float* conv_state_ = nullptr;
+  float* ssm_state_ = nullptr;
 };
 
 }  // namespace qmc

@@ -12,7 +12,7 @@ static_assert(std::endian::native == std::endian::little, "the image is little-e
 
 inline constexpr uint32_t kMagic = 0x49434D51u;  // bytes "QMCI"
 inline constexpr uint16_t kVersionMajor = 1;
-inline constexpr uint16_t kVersionMinor = 1;  // 1.1: the split scheme, outlier_bits, preset
+inline constexpr uint16_t kVersionMinor = 2;  // 1.1: the split scheme, outlier_bits, preset; 1.2: model detail, BPE tokenizer sections
 inline constexpr uint32_t kMaxSections = 16;
 inline constexpr uint32_t kTensorNameSize = 40;
 inline constexpr uint32_t kSectionAlignment = 64;  // in the file and in a window
@@ -29,9 +29,10 @@ enum class SectionKind : uint8_t {
   kParams = 3,       // exact parameters: norms, biases, scales, outliers
   kInlierCodes = 4,  // packed MLC cells
   kDenseWeights = 5, // unquantized f32/fp16 matrices
+  kModelDetail = 6,  // ModelDetail: what ModelConfig cannot say (1.2)
 };
 
-enum class Arch : uint32_t { kLlama = 0, kQwen2 = 1 };
+enum class Arch : uint32_t { kLlama = 0, kQwen2 = 1, kPhi = 2, kHymba = 3 };
 
 // Which quantizer produced the image (informational: the tensor entries say
 // how to decode every tensor).
@@ -64,6 +65,37 @@ struct ModelConfig {
   uint32_t flags;  // kModel* bits
 };
 static_assert(sizeof(ModelConfig) == 48);
+
+inline constexpr uint32_t kMaxLayers = 128;  // ModelDetail's per-layer tables
+
+enum class RopeScaling : uint32_t { kNone = 0, kLlama3 = 1 };
+
+// ModelDetail.layer_flags bits.
+inline constexpr uint8_t kLayerGlobalAttention = 1u << 0;  // attends to every position, not a window
+
+// The model-detail section (kind 6, 1.2): the rest of the architecture. An
+// image without one (1.1) has DefaultDetail(model).
+struct ModelDetail {
+  uint32_t rope_dims;              // leading dims of each q/k head that rotate; even, <= head_dim
+  uint32_t rope_scaling;           // RopeScaling
+  float rope_factor;               // llama3: the factor f
+  float rope_low_freq_factor;      // llama3: l
+  float rope_high_freq_factor;     // llama3: h
+  uint32_t rope_original_context;  // llama3: the original context L
+  uint32_t value_head_dim;         // dims of a value head (Hymba: 128); head_dim otherwise
+  uint32_t attn_window;            // tokens a non-global layer sees besides the meta tokens; 0: all
+  uint32_t meta_tokens;            // learned vectors run before every sequence (Hymba)
+  uint32_t ssm_inner;              // Mamba d_inner; 0 when the model has no SSM
+  uint32_t ssm_state;              // d_state
+  uint32_t ssm_conv;               // d_conv
+  uint32_t ssm_dt_rank;            // dt_rank
+  uint32_t reserved[3];            // zero
+  uint8_t layer_flags[kMaxLayers];  // kLayer* bits per layer; zero past n_layers
+  uint8_t kv_source[kMaxLayers];    // the layer whose KV cache a layer attends over: itself, or an
+                                    // earlier layer that owns one (cross-layer KV sharing)
+};
+static_assert(sizeof(ModelDetail) == 320);
+static_assert(offsetof(ModelDetail, layer_flags) == 64);
 
 struct Header {
   uint32_t magic;

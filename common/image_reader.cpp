@@ -7,6 +7,7 @@
 #include "common/model_tensors.h"
 #include "common/quant_layout.h"
 #include "common/split_layout.h"
+#include "common/tokenizer.h"
 
 namespace qmc::image {
 namespace {
@@ -77,18 +78,14 @@ Status ImageView::LoadBootRecord(std::span<const uint8_t> record) {
   }
   if (h.quantizer > static_cast<uint32_t>(Quantizer::kMxInt4)) return Error(StatusCode::kInvalidValue, "unknown quantizer");
   if (!(h.outlier_ratio >= 0.0f && h.outlier_ratio < 1.0f)) return Error(StatusCode::kInvalidValue, "outlier ratio out of range");
-  if (Status s = ValidateModelConfig(h.model); !s.ok()) return s;
-  if (h.tensor_count != RequiredTensorCount(h.model)) {
-    return Error(StatusCode::kInvalidValue, "tensor count does not match the model config");
-  }
-  return Status::Ok();
+  return ValidateModelConfig(h.model);
 }
 
 // The placement rules every section obeys wherever the image lies.
 Status ImageView::CheckSectionPlacement(uint32_t i) const {
   const SectionEntry& s = sections_[i];
   if (s.kind < static_cast<uint8_t>(SectionKind::kTensorDirectory) ||
-      s.kind > static_cast<uint8_t>(SectionKind::kDenseWeights)) {
+      s.kind > static_cast<uint8_t>(SectionKind::kModelDetail)) {
     return SectionError(StatusCode::kInvalidValue, "unknown section kind", i);
   }
   if (s.window != static_cast<uint8_t>(ExpectedWindow(static_cast<SectionKind>(s.kind)))) {
@@ -110,13 +107,18 @@ Status ImageView::CheckSectionPlacement(uint32_t i) const {
 }
 
 Status ImageView::CheckSectionSet() const {
-  uint32_t directories = 0, tokenizers = 0;
+  uint32_t directories = 0, tokenizers = 0, details = 0;
   for (uint32_t i = 0; i < header_.section_count; ++i) {
     directories += sections_[i].kind == static_cast<uint8_t>(SectionKind::kTensorDirectory);
     tokenizers += sections_[i].kind == static_cast<uint8_t>(SectionKind::kTokenizer);
+    details += sections_[i].kind == static_cast<uint8_t>(SectionKind::kModelDetail);
   }
   if (directories != 1) return Error(StatusCode::kMissing, "image needs exactly one tensor directory section");
   if (tokenizers != 1) return Error(StatusCode::kMissing, "image needs exactly one tokenizer section");
+  if (details > 1) return Error(StatusCode::kInvalidValue, "image has more than one model detail section");
+  if (header_.tensor_count != RequiredTensorCount(header_.model, detail_)) {
+    return Error(StatusCode::kInvalidValue, "tensor count does not match the model config");
+  }
   const uint32_t directory = SectionOfKind(SectionKind::kTensorDirectory);
   if (sections_[directory].length != header_.tensor_count * sizeof(TensorEntry)) {
     return SectionError(StatusCode::kShapeMismatch, "tensor directory size does not match the tensor count", directory);
@@ -146,6 +148,7 @@ Result<ImageView> ImageView::OpenFile(std::span<const uint8_t> file) {
     }
     view.section_bytes_[i] = file.subspan(s.file_offset, s.length);
   }
+  if (Status s = view.LoadDetail(); !s.ok()) return s;
   if (Status s = view.CheckSectionSet(); !s.ok()) return s;
   return view;
 }
@@ -163,8 +166,29 @@ Result<ImageView> ImageView::OpenWindows(std::span<const uint8_t> boot_record,
     }
     view.section_bytes_[i] = window.subspan(s.window_offset, s.length);
   }
+  if (Status s = view.LoadDetail(); !s.ok()) return s;
   if (Status s = view.CheckSectionSet(); !s.ok()) return s;
   return view;
+}
+
+// The detail shapes the tensor list, so it is read (and its CRC checked) as
+// the image opens; a 1.1 image has none and means the defaults.
+Status ImageView::LoadDetail() {
+  detail_ = DefaultDetail(header_.model);
+  const uint32_t index = SectionOfKind(SectionKind::kModelDetail);
+  if (index == kNoSection) {
+    if (header_.model.arch > static_cast<uint32_t>(Arch::kQwen2)) {
+      return Error(StatusCode::kMissing, "Phi and Hymba images need a model detail section");
+    }
+    return Status::Ok();
+  }
+  if (header_.version_minor < 2) return SectionError(StatusCode::kInvalidValue, "model detail section in a 1.1 image", index);
+  if (section_bytes_[index].size() != sizeof(ModelDetail)) {
+    return SectionError(StatusCode::kShapeMismatch, "model detail section is not 320 bytes", index);
+  }
+  if (Status s = CheckSectionCrc(index); !s.ok()) return s;
+  std::memcpy(&detail_, section_bytes_[index].data(), sizeof detail_);
+  return ValidateModelDetail(header_.model, detail_);
 }
 
 uint32_t ImageView::SectionOfKind(SectionKind kind) const {
@@ -217,14 +241,14 @@ Status ImageView::ValidateTensors() const {
     if (Status s = ValidateTensor(i); !s.ok()) return s;
   }
   for (uint32_t i = 0; i < tensor_count(); ++i) {
-    const TensorRequirement required = RequiredTensor(header_.model, i);
+    const TensorRequirement required = RequiredTensor(header_.model, detail_, i);
     const TensorEntry t = tensor(i);
     if (!NamesEqual(t.name, required.name)) return TensorError(StatusCode::kMissing, "tensor missing or out of order", i);
     if (t.rows != required.rows || t.cols != required.cols) {
       return TensorError(StatusCode::kShapeMismatch, "tensor shape does not match the model config", i);
     }
     if (!required.is_matrix && t.scheme != static_cast<uint8_t>(Scheme::kF32)) {
-      return TensorError(StatusCode::kInvalidValue, "norms and biases must be f32", i);
+      return TensorError(StatusCode::kInvalidValue, "norms, biases and SSM vectors must be f32", i);
     }
   }
   return Status::Ok();
@@ -378,21 +402,10 @@ Status ImageView::ValidateSplitIndex(const TensorEntry& t, uint32_t i) const {
 Status ImageView::ValidateTokenizer() const {
   const uint32_t index = SectionOfKind(SectionKind::kTokenizer);
   const std::span<const uint8_t> bytes = section_bytes_[index];
-  if (bytes.size() < 4) return SectionError(StatusCode::kTruncated, "tokenizer section too short", index);
-  const uint32_t max_length = LoadU32(bytes.data());
-  if (max_length == 0 || max_length > 1024) return SectionError(StatusCode::kInvalidValue, "tokenizer max token length out of range", index);
-  size_t pos = 4;
-  for (uint32_t t = 0; t < header_.model.vocab_size; ++t) {
-    if (bytes.size() - pos < 8) return SectionError(StatusCode::kTruncated, "tokenizer ends before the vocabulary does", index);
-    const uint32_t score_bits = LoadU32(bytes.data() + pos);
-    const uint32_t length = LoadU32(bytes.data() + pos + 4);
-    if ((score_bits & 0x7F800000u) == 0x7F800000u) return SectionError(StatusCode::kInvalidValue, "tokenizer score is not finite", index);
-    if (length == 0 || length > max_length) return SectionError(StatusCode::kInvalidValue, "tokenizer entry length out of range", index);
-    pos += 8;
-    if (bytes.size() - pos < length) return SectionError(StatusCode::kTruncated, "tokenizer ends inside a token", index);
-    pos += length;
+  if (bytes.size() >= 4 && LoadU32(bytes.data()) == bpe::kMagic && header_.version_minor < 2) {
+    return SectionError(StatusCode::kInvalidValue, "BPE tokenizer section in a 1.1 image", index);
   }
-  if (pos != bytes.size()) return SectionError(StatusCode::kInvalidValue, "tokenizer section has bytes past its vocabulary", index);
+  if (Status s = Tokenizer::Validate(bytes, header_.model.vocab_size); !s.ok()) return SectionError(s.code, s.what, index);
   return Status::Ok();
 }
 

@@ -29,6 +29,9 @@ class ImageView {
 
   const Header& header() const { return header_; }
   const ModelConfig& model() const { return header_.model; }
+  // The model-detail section's contents (validated as the image opened), or
+  // DefaultDetail(model()) for an image without one.
+  const ModelDetail& detail() const { return detail_; }
   uint32_t section_count() const { return header_.section_count; }
   const SectionEntry& section(uint32_t i) const { return sections_[i]; }
   std::span<const uint8_t> section_bytes(uint32_t i) const { return section_bytes_[i]; }
@@ -55,6 +58,7 @@ class ImageView {
  private:
   Status LoadBootRecord(std::span<const uint8_t> record);
   Status CheckSectionPlacement(uint32_t i) const;
+  Status LoadDetail();
   Status CheckSectionSet() const;
   Status ValidateTensor(uint32_t i) const;
   Status ValidateTokenizer() const;
@@ -62,6 +66,7 @@ class ImageView {
   uint32_t SectionOfKind(SectionKind kind) const;
 
   Header header_{};
+  ModelDetail detail_{};
   SectionEntry sections_[kMaxSections]{};
   std::span<const uint8_t> section_bytes_[kMaxSections]{};
 };

@@ -34,7 +34,8 @@ constexpr SlotGeometry SlotsOf(image::Window window, uint64_t window_size) {
   const uint64_t start = window == image::Window::kMram ? kCommitAreaBytes : 0;
   if (window == image::Window::kSram || window_size <= start) return {};
   const uint64_t slot = (window_size - start) / kSlotCount / kSlotAlignment * kSlotAlignment;
-  if (slot == 0 || slot > 0xFFFFFFFFu / 4) return {};
+  // Every offset in either slot is a 32-bit window offset.
+  if (slot == 0 || start + kSlotCount * slot > 0xFFFFFFFFu) return {};
   return {{static_cast<uint32_t>(start), static_cast<uint32_t>(start + slot)}, static_cast<uint32_t>(slot)};
 }
 
@@ -54,5 +55,8 @@ static_assert(SlotsOf(image::Window::kMram, 8u << 20).offset[0] == 4096);
 static_assert(SlotsOf(image::Window::kMram, 8u << 20).size == (4u << 20) - 4096);
 static_assert(SlotsOf(image::Window::kReram, 64u << 20).offset[1] == 32u << 20);
 static_assert(!SlotsOf(image::Window::kSram, 2u << 20).has_slots());
+// The largest emulated windows (4095 MiB) have 2 GiB slots; a 4 GiB window would not be 32-bit.
+static_assert(SlotsOf(image::Window::kReram, uint64_t{4095} << 20).size == uint64_t{4095} << 19);
+static_assert(!SlotsOf(image::Window::kReram, uint64_t{4096} << 20).has_slots());
 
 }  // namespace qmc::nvm

@@ -1,11 +1,8 @@
-// The llama2.c BPE tokenizer (sentencepiece-style: dummy prefix, UTF-8
-// codepoints, byte fallback, score-ordered merges), reading the vocabulary
-// in place from the image's tokenizer section.
-//
-// Encode yields exactly the tokens of llama2.c run.c's encode(), but in
-// O(n log n): symbols form a doubly linked list and candidate merges wait in
-// a heap ordered like run.c's scan (highest score, then leftmost), with
-// stamps that retire candidates whose symbols have since changed.
+// The image's tokenizer, whichever format its section holds: a llama2.c
+// tokenizer.bin (common/llama2c_tokenizer.h) or a BPE compiled from a
+// HuggingFace tokenizer.json (common/bpe_tokenizer.h). Callers see one API
+// and never ask which: BOS, EOS and where generated text ends come from
+// the tokenizer.
 #pragma once
 
 #include <cstddef>
@@ -14,64 +11,73 @@
 #include <string_view>
 
 #include "common/arena.h"
+#include "common/bpe_tokenizer.h"
 #include "common/image_reader.h"
+#include "common/llama2c_tokenizer.h"
 #include "common/status.h"
 
 namespace qmc {
 
 class Tokenizer {
  public:
-  static constexpr uint32_t kBos = 1;
-  static constexpr uint32_t kEos = 2;
+  static constexpr uint32_t kNoToken = bpe::kNoToken;
 
-  // Workspace for a vocabulary of `vocab_size` and texts of up to
+  // Checks a tokenizer section for a model of `vocab_size` rows: a llama2.c
+  // vocabulary of exactly that many entries, or a BPE of at most that many
+  // tokens (embeddings may be padded past the tokenizer).
+  static Status Validate(std::span<const uint8_t> bytes, uint32_t vocab_size);
+
+  // Workspace Init needs for the section `bytes` and texts of up to
   // `max_text_length` bytes.
-  static size_t WorkspaceBytes(uint32_t vocab_size, size_t max_text_length);
-  // Capacity the tokens span of Encode needs for a text of `text_length` bytes.
-  static constexpr size_t MaxTokens(size_t text_length) { return text_length + 3; }
+  static size_t WorkspaceBytes(std::span<const uint8_t> bytes, uint32_t vocab_size, size_t max_text_length);
+  // The same for the tokenizer section of a validated image.
+  static size_t WorkspaceBytes(const image::ImageView& image, size_t max_text_length);
 
-  // `bytes` is a llama2.c tokenizer.bin with at least `vocab_size` entries;
-  // it is read in place and must outlive the tokenizer, as must `workspace`.
+  // `bytes` is read in place and must outlive the tokenizer, as must `workspace`.
   Status Init(std::span<const uint8_t> bytes, uint32_t vocab_size, std::span<uint8_t> workspace,
               size_t max_text_length);
   // The tokenizer section of a validated image.
   Status Init(const image::ImageView& image, std::span<uint8_t> workspace, size_t max_text_length);
 
-  // Writes the tokens of `text` (BOS first and EOS last when asked) and
-  // returns their count; `tokens` must hold MaxTokens(text.size()).
+  // Capacity the tokens span of Encode needs for a text of `text_length` bytes.
+  size_t MaxTokens(size_t text_length) const;
+
+  // Writes the tokens of `text` (BOS first and EOS last when asked: see
+  // add_bos() and add_eos() for the model's default) and returns their
+  // count; `tokens` must hold MaxTokens(text.size()).
   Result<uint32_t> Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens);
 
-  // The text of `token` following `prev_token`, as run.c's decode(): after
-  // BOS a leading space is dropped, and "<0xXX>" is the raw byte XX. The
-  // view points into the vocabulary (or the tokenizer); empty for an
-  // out-of-range token.
+  // The bytes of `token` following `prev_token` (empty past the
+  // vocabulary). The view lives until the next Decode or Display.
   std::string_view Decode(uint32_t prev_token, uint32_t token) const;
+  // What a console prints for it: Decode's bytes, except that a llama2.c
+  // lone raw byte shows only when printable ASCII or whitespace (run.c's
+  // safe_printf). BPE bytes all show: a character split over tokens is
+  // whole once its last byte is out.
+  std::string_view Display(uint32_t prev_token, uint32_t token) const;
 
-  uint32_t vocab_size() const { return vocab_size_; }
-  const Arena& arena() const { return arena_; }
+  // BOS and EOS ids, kNoToken when the tokenizer has none.
+  uint32_t bos() const;
+  uint32_t eos() const;
+  // Whether the model's texts start with BOS and end with EOS by default.
+  bool add_bos() const;
+  bool add_eos() const;
+  // The token a text starts from when nothing precedes it (an empty
+  // prompt, an evaluation window): BOS, or for a tokenizer without one its
+  // EOS, the text separator GPT-2-style models train with; kNoToken if neither.
+  uint32_t StartToken() const { return bos() != kNoToken ? bos() : eos(); }
+  // Whether generated text ends at `token`: the model's EOS; for llama2.c,
+  // BOS (run.c's convention: BOS delimits its texts).
+  bool EndsText(uint32_t token) const;
+
+  const Arena& arena() const;
 
  private:
-  struct Symbol;
-  struct Candidate;
+  enum class Kind : uint8_t { kNone, kLlama2c, kBpe };
 
-  std::string_view Piece(uint32_t token) const;
-  float Score(uint32_t token) const;
-  // The token whose text is `a` followed by `b`, or -1 (the lowest id if
-  // the vocabulary repeats a string).
-  int32_t Lookup(std::string_view a, std::string_view b) const;
-  // Queues the merge of adjacent symbols `left` and `right` if the vocabulary has it.
-  void Offer(const Symbol* symbols, uint32_t left, uint32_t right, Candidate* heap, uint32_t& heap_size) const;
-
-  std::span<const uint8_t> bytes_;
-  uint32_t vocab_size_ = 0;
-  uint32_t max_token_length_ = 0;
-  size_t max_text_length_ = 0;
-  const uint32_t* offsets_ = nullptr;  // where each token's bytes start in bytes_
-  const uint32_t* lengths_ = nullptr;  // up to the first NUL, as run.c's C strings
-  const uint32_t* sorted_ = nullptr;   // token ids by (text, id)
-  int32_t space_token_ = -1;           // " ", the dummy prefix
-  char byte_pieces_[256] = {};
-  Arena arena_;
+  Kind kind_ = Kind::kNone;
+  Llama2cTokenizer llama2c_;
+  BpeTokenizer bpe_;
 };
 
 }  // namespace qmc

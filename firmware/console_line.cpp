@@ -63,6 +63,9 @@ const char* Apply(std::string_view key, std::string_view value, GenerateOptions&
   if (key == "steps") {
     if (!ParseUint(value, UINT32_MAX, n)) return "steps= takes a whole number";
     options.steps = static_cast<uint32_t>(n);
+  } else if (key == "ctx") {
+    if (!ParseUint(value, UINT32_MAX, n) || n == 0) return "ctx= takes a whole number >= 1";
+    options.context = static_cast<uint32_t>(n);
   } else if (key == "temp") {
     if (!ParseDecimal(value, options.temperature)) return "temp= takes a number >= 0, e.g. 0.8";
   } else if (key == "topp") {
@@ -85,7 +88,7 @@ const char* Apply(std::string_view key, std::string_view value, GenerateOptions&
 }
 
 bool IsKey(std::string_view key) {
-  return key == "steps" || key == "temp" || key == "topp" || key == "seed" || key == "kv" || key == "kernel";
+  return key == "steps" || key == "ctx" || key == "temp" || key == "topp" || key == "seed" || key == "kv" || key == "kernel";
 }
 
 }  // namespace

@@ -43,13 +43,18 @@ int main(int argc, char** argv) {
   std::optional<double> reram_sigma, mram_ber;
   uint64_t seed = 1;
   std::optional<uint64_t> power_cut_after;
+  qmc::firmware::FirmwareOptions firmware_options;
   CLI::App app{"qmc-fw-emu: the QMC firmware on an emulated board (link: stdin/stdout; NVM: window files).\n"
-               "Each stdin line is a prompt, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8.\n"
+               "Each stdin line is a prompt, optionally after steps=N ctx=N temp=T topp=P seed=S kv=f32|fp16|int8.\n"
                "A 0xC0 byte hands the link to the flash server (SLIP frames, docs/protocol.md) until RUN or RESET."};
   app.add_option("--nvm", nvm, "directory of the board's window files (mram.bin, reram.bin, dram.bin; blank ones "
                                "are created)")
       ->required()
       ->check(CLI::ExistingDirectory);
+  app.add_option("--ctx", firmware_options.context,
+                 "context the console serves: KV cache room reserved in DRAM at boot (a line's ctx= may ask for "
+                 "less); 0 = min(the model's, 2048)")
+      ->default_val(0);
   app.add_option("--board", board_profile,
                  "board profile JSON (hal/profiles/boards/) whose emu_window_mib gives the windows' sizes (sparse "
                  "files; the NVM directory must have been made with the same sizes) [default: SRAM 2, MRAM 8, ReRAM "
@@ -128,7 +133,7 @@ int main(int argc, char** argv) {
     if (power_cut_after) board.CutPowerAfter(*power_cut_after);
     qmc::hal::emu::FdLink link(STDIN_FILENO, STDOUT_FILENO);
     qmc::hal::emu::EmuClock clock;
-    return qmc::firmware::Run(board.info(), link, clock);
+    return qmc::firmware::Run(board.info(), link, clock, firmware_options);
   } catch (const qmc::hal::emu::EmuError& e) {
     std::fprintf(stderr, "qmc-fw-emu: %s\n", e.what());
     return 1;

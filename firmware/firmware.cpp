@@ -47,7 +47,7 @@ void PrintImage(LinkWriter& out, const image::ImageView& view) {
 }
 
 // Boots the committed image; false (having said why) when there is nothing to run.
-bool Boot(const hal::BoardInfo& board, LinkWriter& out, SlotState& slots) {
+bool Boot(const hal::BoardInfo& board, const FirmwareOptions& options, LinkWriter& out, SlotState& slots) {
   const BootResult boot = BootImage(board, g_view);
   slots = boot.slots;
   if (boot.state == BootState::kNoImage) {
@@ -63,7 +63,7 @@ bool Boot(const hal::BoardInfo& board, LinkWriter& out, SlotState& slots) {
   }
   Status status = boot.status;
   if (boot.state == BootState::kReady) status = StartReadPasses(g_view, board, boot.slots.active_slot);
-  if (status.ok()) status = g_generator.Init(g_view, board, boot.slots.active_slot);
+  if (status.ok()) status = g_generator.Init(g_view, board, boot.slots.active_slot, options.context);
   if (!status.ok()) {
     out.Text("qmc-fw: image rejected: ");
     PrintStatus(out, status);
@@ -72,20 +72,20 @@ bool Boot(const hal::BoardInfo& board, LinkWriter& out, SlotState& slots) {
   }
   out.Text("qmc-fw: image in slot ").Uint(boot.slots.active_slot).Text(", commit ").Uint(boot.slots.sequence).Text("\n");
   PrintImage(out, g_view);
-  out.Text("qmc-fw: ready: one prompt per line, optionally after steps=N temp=T topp=P seed=S kv=f32|fp16|int8 "
-           "kernel=reference|scalar|avx2|helium\n");
+  out.Text("qmc-fw: ready: one prompt per line, optionally after steps=N ctx=N temp=T topp=P seed=S "
+           "kv=f32|fp16|int8 kernel=reference|scalar|avx2|helium\n");
   return true;
 }
 
 }  // namespace
 
-int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock) {
+int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock, const FirmwareOptions& options) {
   LinkWriter out(link);
   LinkInput input(link);
   for (;;) {  // once per reset
     PrintBoard(out, board);
     SlotState slots;
-    bool ready = Boot(board, out, slots);
+    bool ready = Boot(board, options, out, slots);
     // Every prompt reads the weights afresh (a board that models read errors
     // draws them anew): the first after a boot reads the boot's pass, each
     // later one restarts the passes.
@@ -101,7 +101,7 @@ int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock) {
         const FlashServer::Exit exit = g_flash_server.Serve(board, input, link, slots);
         if (exit == FlashServer::Exit::kClosed) return ready ? kServed : kNoImage;
         if (exit == FlashServer::Exit::kReset) break;
-        ready = Boot(board, out, slots);  // RUN
+        ready = Boot(board, options, out, slots);  // RUN
         fresh_read = true;
       } else if (!ready) {
         out.Text("qmc-fw: no image to run; waiting for a flash\n");

@@ -25,6 +25,10 @@ enum RunOutcome : int {
   kNoImage = 3,  // no valid image: none in MRAM, or it failed a check
 };
 
-int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock);
+struct FirmwareOptions {
+  uint32_t context = 0;  // positions the console serves (KV room reserved at boot); 0: min(the model's, 2048)
+};
+
+int Run(const hal::BoardInfo& board, hal::ByteLink& link, hal::Clock& clock, const FirmwareOptions& options = {});
 
 }  // namespace qmc::firmware

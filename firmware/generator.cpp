@@ -7,17 +7,9 @@
 namespace qmc::firmware {
 namespace {
 
-// As llama2.c's safe_printf: a lone byte is shown only if it is printable
-// ASCII or whitespace (raw byte tokens can be control codes).
-bool Printable(std::string_view piece) {
-  if (piece.size() != 1) return !piece.empty();
-  const auto byte = static_cast<unsigned char>(piece[0]);
-  return (byte >= 0x20 && byte < 0x7F) || (byte >= '\t' && byte <= '\r');  // isprint || isspace
-}
-
 }  // namespace
 
-Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot) {
+Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot, uint32_t context) {
   view_ = &view;
   board_ = &board;
   const image::ModelConfig& config = view.model();
@@ -27,26 +19,28 @@ Status Generator::Init(const image::ImageView& view, const hal::BoardInfo& board
     uint8_t* p = sram.Allocate<uint8_t>(bytes);
     return p == nullptr ? std::span<uint8_t>() : std::span<uint8_t>(p, bytes);
   };
-  engine_arena_ = carve(Engine::ArenaBytes(config));
-  const std::span<uint8_t> tokenizer_workspace = carve(Tokenizer::WorkspaceBytes(config.vocab_size, kMaxLineBytes));
+  context_ = ServedContext(config, context);
+  if (context_ == 0) return Error(StatusCode::kInvalidValue, "the context asked for exceeds the model's");
+  engine_arena_ = carve(Engine::ArenaBytes(config, view.detail(), context_));
+  const std::span<uint8_t> tokenizer_workspace = carve(Tokenizer::WorkspaceBytes(view, kMaxLineBytes));
   sampler_workspace_ = carve(Sampler::WorkspaceBytes(config.vocab_size));
-  const size_t max_tokens = Tokenizer::MaxTokens(kMaxLineBytes);
-  uint32_t* tokens = sram.Allocate<uint32_t>(max_tokens);
-  if (engine_arena_.empty() || tokenizer_workspace.empty() || sampler_workspace_.empty() || tokens == nullptr) {
+  if (engine_arena_.empty() || tokenizer_workspace.empty() || sampler_workspace_.empty()) {
     return Error(StatusCode::kTooLarge, "the model's workspaces do not fit in SRAM");
   }
+  if (Status s = tokenizer_.Init(view, tokenizer_workspace, kMaxLineBytes); !s.ok()) return s;
+  const size_t max_tokens = tokenizer_.MaxTokens(kMaxLineBytes);
+  uint32_t* tokens = sram.Allocate<uint32_t>(max_tokens);
+  if (tokens == nullptr) return Error(StatusCode::kTooLarge, "the model's workspaces do not fit in SRAM");
   prompt_tokens_ = {tokens, max_tokens};
   sram_used_ = sram.used();
 
   const std::span<uint8_t> dram = nvm::SlotBytes(board.window(hal::WindowKind::kDram).scratch(), image::Window::kDram, slot);
   const size_t kv_offset = (view.WindowBytes(image::Window::kDram) + 63u) / 64u * 64u;
-  const size_t kv_bytes = Engine::KvBytes(config, config.seq_len, KvFormat::kF32);
+  const size_t kv_bytes = Engine::KvBytes(config, view.detail(), context_, KvFormat::kF32);
   if (kv_offset > dram.size() || dram.size() - kv_offset < kv_bytes) {
     return Error(StatusCode::kTooLarge, "the KV cache does not fit in the DRAM slot past the image");
   }
   kv_ = dram.subspan(kv_offset, kv_bytes);
-
-  if (Status s = tokenizer_.Init(view, tokenizer_workspace, kMaxLineBytes); !s.ok()) return s;
   return Status::Ok();
 }
 
@@ -56,7 +50,15 @@ void Generator::Run(const GenerateOptions& options, std::string_view prompt, Lin
     out.Text("qmc-fw: error: ").Text(s.what).Text("\n");
     return;
   }
-  if (Status s = engine_.Init(*view_, engine_arena_, kv_, options.kv); !s.ok()) {
+  const uint32_t context = options.context != 0 ? options.context : context_;
+  if (context > context_) {
+    out.Text("qmc-fw: error: ctx=").Uint(context).Text(" exceeds the served context of ").Uint(context_).Text("\n");
+    return;
+  }
+  // The cache holds exactly `context` positions in the line's format (fp16
+  // and int8 rows would fit more in the f32 reservation than the arena serves).
+  const std::span<uint8_t> kv = kv_.first(Engine::KvBytes(config, view_->detail(), context, options.kv));
+  if (Status s = engine_.Init(*view_, engine_arena_, kv, options.kv); !s.ok()) {
     out.Text("qmc-fw: error: ").Text(s.what).Text("\n");
     return;
   }
@@ -65,12 +67,19 @@ void Generator::Run(const GenerateOptions& options, std::string_view prompt, Lin
     out.Text("qmc-fw: error: ").Text(s.what).Text("\n");
     return;
   }
-  const Result<uint32_t> encoded = tokenizer_.Encode(prompt, true, false, prompt_tokens_);
+  const Result<uint32_t> encoded = tokenizer_.Encode(prompt, tokenizer_.add_bos(), false, prompt_tokens_);
   if (!encoded.ok()) {
     out.Text("qmc-fw: error: ").Text(encoded.status().what).Text("\n");
     return;
   }
-  const uint32_t prompt_count = encoded.value();
+  uint32_t prompt_count = encoded.value();
+  if (prompt_count == 0) {  // an empty prompt, and no BOS added
+    if (tokenizer_.StartToken() == Tokenizer::kNoToken) {
+      out.Text("qmc-fw: error: empty prompt and the tokenizer has no BOS or EOS to start from\n");
+      return;
+    }
+    prompt_tokens_[prompt_count++] = tokenizer_.StartToken();
+  }
   // As run.c: 0 or more than the context means the whole context.
   const uint32_t steps = options.steps == 0 || options.steps > engine_.context() ? engine_.context() : options.steps;
 
@@ -87,9 +96,9 @@ void Generator::Run(const GenerateOptions& options, std::string_view prompt, Lin
     for (uint32_t w = 0; w < hal::kWindowCount; ++w) board_->windows[w]->CountInPlace(traffic.read[w], traffic.written[w]);
     const uint32_t next = pos + 1 < prompt_count ? prompt_tokens_[pos + 1] : sampler_.Sample(logits);
     ++pos;
-    if (next == Tokenizer::kBos) break;
-    const std::string_view piece = tokenizer_.Decode(token, next);
-    if (Printable(piece)) {
+    if (tokenizer_.EndsText(next)) break;
+    const std::string_view piece = tokenizer_.Display(token, next);
+    if (!piece.empty()) {
       out.Text(piece);
       out.Flush();
     }
@@ -120,7 +129,7 @@ void Generator::Run(const GenerateOptions& options, std::string_view prompt, Lin
   per_token(hal::WindowKind::kDram, false);
   out.Text(" dram_written/token=");
   per_token(hal::WindowKind::kDram, true);
-  out.Text(" sram_used=").Uint(sram_used_).Text(" kv=").Uint(Engine::KvBytes(config, engine_.context(), options.kv));
+  out.Text(" sram_used=").Uint(sram_used_).Text(" kv=").Uint(Engine::KvBytes(config, view_->detail(), engine_.context(), options.kv));
   out.Text(" seed=").Uint(seed);
   if (board_->stack_high_water != nullptr) out.Text(" stack_hw=").Uint(board_->stack_high_water());
   out.Text("\n");

@@ -1,10 +1,11 @@
 // Text generation on the board, as `qmc run` does it on the host (same
 // engine, tokenizer, sampler and loop, so greedy text is byte-identical):
-// prompt tokens are forced, sampled ones follow, BOS ends the text.
+// prompt tokens are forced, sampled ones follow, the model's end of text
+// (its EOS; BOS for a llama2.c tokenizer) ends it.
 //
 // Memory: the engine arena, tokenizer and sampler workspaces and the prompt
 // tokens are carved from SRAM; the KV cache (room for seq_len positions of
-// f32) from DRAM just past the image's own DRAM sections, inside the image's
+// f32, for the context served) from DRAM just past the image's own DRAM sections, inside the image's
 // slot, so running never touches the other slot.
 #pragma once
 
@@ -25,8 +26,9 @@ namespace qmc::firmware {
 class Generator {
  public:
   // `view` is validated and maps the image in `slot`; it and `board`
-  // outlive the generator.
-  Status Init(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot);
+  // outlive the generator. Memory is reserved for `context` positions (0:
+  // ServedContext's default), the most a line may ask for with ctx=.
+  Status Init(const image::ImageView& view, const hal::BoardInfo& board, uint32_t slot, uint32_t context);
 
   // Streams the text for one console line (the prompt echoed, then what
   // follows), a line end, then the stats line:
@@ -48,7 +50,8 @@ class Generator {
   std::span<uint8_t> engine_arena_;
   std::span<uint8_t> sampler_workspace_;
   std::span<uint32_t> prompt_tokens_;
-  std::span<uint8_t> kv_;
+  std::span<uint8_t> kv_;  // an f32 cache of context_ positions
+  uint32_t context_ = 0;
   size_t sram_used_ = 0;
 };
 

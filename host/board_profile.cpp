@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "hal/emu/emu_board.h"
 #include "host/checkpoint.h"
 
 namespace qmc::host {
@@ -246,7 +247,10 @@ BoardProfile ParseBoardProfile(std::string_view text, const std::string& origin)
     for (uint32_t w = 0; w < image::kWindowCount; ++w) {
       if (const json* mib = windows.Optional(names[w])) {
         const uint32_t n = windows.Count(*mib, windows.Path(names[w]));
-        if (n > 2047) windows.Fail(windows.Path(names[w]), "is " + std::to_string(n) + ", expected at most 2047 (MiB)");
+        if (n > hal::emu::kMaxWindowMib) {
+          windows.Fail(windows.Path(names[w]), "is " + std::to_string(n) + ", expected at most " +
+                                                   std::to_string(hal::emu::kMaxWindowMib) + " (MiB)");
+        }
         b.emu_window_bytes[w] = uint64_t{n} << 20;
       }
     }

@@ -7,37 +7,40 @@
 
 namespace qmc::host {
 
-std::vector<TensorSpec> RequiredTensors(const image::ModelConfig& config) {
-  const Status status = image::ValidateModelConfig(config);
+std::vector<TensorSpec> RequiredTensors(const image::ModelConfig& config, const image::ModelDetail& detail) {
+  Status status = image::ValidateModelConfig(config);
+  if (status.ok()) status = image::ValidateModelDetail(config, detail);
   if (!status.ok()) throw InputError(std::string("model config: ") + status.what);
   std::vector<TensorSpec> specs;
-  const uint32_t count = image::RequiredTensorCount(config);
+  const uint32_t count = image::RequiredTensorCount(config, detail);
   specs.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
-    const image::TensorRequirement r = image::RequiredTensor(config, i);
+    const image::TensorRequirement r = image::RequiredTensor(config, detail, i);
     specs.push_back({r.name, r.rows, r.cols, r.is_matrix});
   }
   return specs;
 }
 
 void ValidateCheckpoint(const Checkpoint& checkpoint) {
-  for (const TensorSpec& spec : RequiredTensors(checkpoint.config)) {
+  for (const TensorSpec& spec : RequiredTensors(checkpoint.config, checkpoint.detail)) {
     const auto it = checkpoint.tensors.find(spec.name);
     if (it == checkpoint.tensors.end()) throw InputError("missing tensor " + spec.name);
-    const Tensor& t = it->second;
-    if (t.rows != spec.rows || t.cols != spec.cols) {
-      throw InputError("tensor " + spec.name + " has shape [" + std::to_string(t.rows) + ", " +
-                       std::to_string(t.cols) + "], expected [" + std::to_string(spec.rows) + ", " +
-                       std::to_string(spec.cols) + "]");
-    }
-    if (t.data.size() != static_cast<size_t>(t.rows) * t.cols) {
-      throw InputError("tensor " + spec.name + " holds " + std::to_string(t.data.size()) + " values for its shape");
-    }
-    for (size_t i = 0; i < t.data.size(); ++i) {
-      if (!std::isfinite(t.data[i])) {
-        throw InputError("tensor " + spec.name + " has a non-finite weight (" + std::to_string(t.data[i]) +
-                         ") at index " + std::to_string(i));
-      }
+    ValidateTensor(spec, it->second);
+  }
+}
+
+void ValidateTensor(const TensorSpec& spec, const Tensor& t) {
+  if (t.rows != spec.rows || t.cols != spec.cols) {
+    throw InputError("tensor " + spec.name + " has shape [" + std::to_string(t.rows) + ", " + std::to_string(t.cols) +
+                     "], expected [" + std::to_string(spec.rows) + ", " + std::to_string(spec.cols) + "]");
+  }
+  if (t.data.size() != static_cast<size_t>(t.rows) * t.cols) {
+    throw InputError("tensor " + spec.name + " holds " + std::to_string(t.data.size()) + " values for its shape");
+  }
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    if (!std::isfinite(t.data[i])) {
+      throw InputError("tensor " + spec.name + " has a non-finite weight (" + std::to_string(t.data[i]) +
+                       ") at index " + std::to_string(i));
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "common/model_tensors.h"
 #include "host/byte_reader.h"
 #include "host/checkpoint.h"
 #include "host/mapped_file.h"
@@ -412,7 +413,8 @@ Checkpoint LoadGguf(const std::filesystem::path& path) {
   Checkpoint checkpoint;
   checkpoint.format = "gguf";
   checkpoint.config = ReadConfig(gguf);
-  for (const TensorSpec& spec : RequiredTensors(checkpoint.config)) {
+  checkpoint.detail = image::DefaultDetail(checkpoint.config);
+  for (const TensorSpec& spec : RequiredTensors(checkpoint.config, checkpoint.detail)) {
     checkpoint.tensors[spec.name] = gguf.Convert(spec.name, spec);
   }
   if (checkpoint.config.arch == static_cast<uint32_t>(image::Arch::kQwen2)) RotateHalfToInterleaved(checkpoint);

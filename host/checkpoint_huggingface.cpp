@@ -1,7 +1,8 @@
 // HuggingFace checkpoints: a directory holding config.json and the weights in
 // model.safetensors, or in shards that model.safetensors.index.json lists.
-// Llama (SmolLM is one) and Qwen2. HF orders each head's q/k rows
-// rotate-half; they are reordered to the canonical interleaved order.
+// Llama (SmolLM and Llama-3.2 are), Qwen2, Phi and Hymba. HF orders each
+// head's rotated q/k rows rotate-half; they are reordered to the canonical
+// interleaved order.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -10,9 +11,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string_view>
 
+#include "common/model_tensors.h"
 #include "host/byte_reader.h"
 #include "host/checkpoint.h"
 #include "host/mapped_file.h"
@@ -28,13 +31,16 @@ using nlohmann::json;
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
 
-// Canonical name -> HF name, for the tensors outside the layers and for a layer's suffix.
-constexpr std::pair<const char*, const char*> kTopNames[] = {
+// Canonical name -> HF name, per family: the tensors outside the layers, and a layer's suffix.
+struct NameTable {
+  std::span<const std::pair<const char*, const char*>> top, layer;
+};
+constexpr std::pair<const char*, const char*> kLlamaTop[] = {
     {"token_embd.weight", "model.embed_tokens.weight"},
     {"output_norm.weight", "model.norm.weight"},
     {"output.weight", "lm_head.weight"},
 };
-constexpr std::pair<const char*, const char*> kLayerNames[] = {
+constexpr std::pair<const char*, const char*> kLlamaLayer[] = {
     {"attn_norm.weight", "input_layernorm.weight"},
     {"attn_q.weight", "self_attn.q_proj.weight"},
     {"attn_k.weight", "self_attn.k_proj.weight"},
@@ -48,6 +54,67 @@ constexpr std::pair<const char*, const char*> kLayerNames[] = {
     {"ffn_up.weight", "mlp.up_proj.weight"},
     {"ffn_down.weight", "mlp.down_proj.weight"},
 };
+// transformers models/phi/modeling_phi.py.
+constexpr std::pair<const char*, const char*> kPhiTop[] = {
+    {"token_embd.weight", "model.embed_tokens.weight"},
+    {"output_norm.weight", "model.final_layernorm.weight"},
+    {"output_norm.bias", "model.final_layernorm.bias"},
+    {"output.weight", "lm_head.weight"},
+    {"output.bias", "lm_head.bias"},
+};
+constexpr std::pair<const char*, const char*> kPhiLayer[] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"attn_norm.bias", "input_layernorm.bias"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_q.bias", "self_attn.q_proj.bias"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_k.bias", "self_attn.k_proj.bias"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_v.bias", "self_attn.v_proj.bias"},
+    {"attn_output.weight", "self_attn.dense.weight"},
+    {"attn_output.bias", "self_attn.dense.bias"},
+    {"ffn_up.weight", "mlp.fc1.weight"},
+    {"ffn_up.bias", "mlp.fc1.bias"},
+    {"ffn_down.weight", "mlp.fc2.weight"},
+    {"ffn_down.bias", "mlp.fc2.bias"},
+};
+// Hymba's modeling_hymba.py (HymbaForCausalLM with one expert and one SSM).
+constexpr std::pair<const char*, const char*> kHymbaTop[] = {
+    {"token_embd.weight", "model.embed_tokens.weight"},
+    {"meta_tokens.weight", "model.memory_tokens"},
+    {"output_norm.weight", "model.final_layernorm.weight"},
+    {"output.weight", "lm_head.weight"},
+};
+constexpr std::pair<const char*, const char*> kHymbaLayer[] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"ssm_in.weight", "mamba.in_proj.weight"},
+    {"ssm_conv1d.weight", "mamba.conv1d.weight"},
+    {"ssm_conv1d.bias", "mamba.conv1d.bias"},
+    {"ssm_x.weight", "mamba.x_proj.0.weight"},
+    {"ssm_dt_norm.weight", "mamba.dt_layernorm.weight"},
+    {"ssm_b_norm.weight", "mamba.B_layernorm.weight"},
+    {"ssm_c_norm.weight", "mamba.C_layernorm.weight"},
+    {"ssm_dt.weight", "mamba.dt_proj.0.weight"},
+    {"ssm_dt.bias", "mamba.dt_proj.0.bias"},
+    {"ssm_a_log", "mamba.A_log.0"},
+    {"ssm_d", "mamba.D.0"},
+    {"attn_out_norm.weight", "mamba.pre_avg_layernorm1.weight"},
+    {"ssm_out_norm.weight", "mamba.pre_avg_layernorm2.weight"},
+    {"ssm_out.weight", "mamba.out_proj.weight"},
+    {"ffn_norm.weight", "pre_moe_layernorm.weight"},
+    {"ffn_gate.weight", "moe.experts.0.gate_proj.weight"},
+    {"ffn_up.weight", "moe.experts.0.up_proj.weight"},
+    {"ffn_down.weight", "moe.experts.0.down_proj.weight"},
+};
+
+NameTable NamesOf(image::Arch arch) {
+  switch (arch) {
+    case image::Arch::kPhi: return {kPhiTop, kPhiLayer};
+    case image::Arch::kHymba: return {kHymbaTop, kHymbaLayer};
+    default: return {kLlamaTop, kLlamaLayer};
+  }
+}
+
 // Biases HF Llama variants may carry (attention_bias also biases o_proj;
 // mlp_bias) that the engine has no place for. Dropping them is exact only when
 // they are zero; otherwise the checkpoint is refused rather than silently
@@ -59,13 +126,14 @@ constexpr std::pair<const char*, bool> kUnsupportedBiases[] = {{"self_attn.o_pro
 
 std::string LayerPrefix(uint32_t layer) { return "model.layers." + std::to_string(layer) + "."; }
 
-std::string HfName(const std::string& canonical) {
-  for (const auto& [ours, theirs] : kTopNames) {
+std::string HfName(image::Arch arch, const std::string& canonical) {
+  const NameTable names = NamesOf(arch);
+  for (const auto& [ours, theirs] : names.top) {
     if (canonical == ours) return theirs;
   }
   const size_t dot = canonical.find('.', 4);  // canonical is "blk.<layer>.<suffix>"
   const std::string suffix = canonical.substr(dot + 1);
-  for (const auto& [ours, theirs] : kLayerNames) {
+  for (const auto& [ours, theirs] : names.layer) {
     if (suffix == ours) return "model.layers." + canonical.substr(4, dot - 4) + "." + theirs;
   }
   throw std::logic_error("no HuggingFace name for tensor " + canonical);
@@ -145,13 +213,46 @@ class JsonConfig {
     return value->get<std::string>();
   }
 
-  [[noreturn]] void Fail(const std::string& message) const { throw InputError(file_ + ": " + message); }
+  std::string StringOr(const char* key, const std::string& fallback) const {
+    return Find(key) == nullptr ? fallback : String(key);
+  }
 
- private:
+  // An integer of any sign (Hymba marks "unset" with -1).
+  int64_t IntOr(const char* key, int64_t fallback) const {
+    const json* value = Find(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_number_integer()) Fail("key '" + std::string(key) + "' is " + OneLine(value->dump()) + ", expected an integer");
+    return value->get<int64_t>();
+  }
+
+  // A list of layer indices below `layers`.
+  std::vector<uint32_t> IndexList(const json& value, const char* key, uint32_t layers) const {
+    if (!value.is_array()) Fail("key '" + std::string(key) + "' holds " + OneLine(value.dump()) + ", expected a list of layers");
+    std::vector<uint32_t> out;
+    for (const json& index : value) {
+      if (!index.is_number_unsigned() || index.get<uint64_t>() >= layers) {
+        Fail("key '" + std::string(key) + "' names layer " + OneLine(index.dump()) + ", not one of the " +
+             std::to_string(layers) + " layers");
+      }
+      out.push_back(index.get<uint32_t>());
+    }
+    return out;
+  }
+  std::vector<uint32_t> Indices(const char* key, uint32_t layers) const {
+    const json* value = Find(key);
+    if (value == nullptr) Missing(key);
+    return IndexList(*value, key, layers);
+  }
+
+  // The key's value, nullptr when absent or null.
   const json* Find(const char* key) const {
     const auto it = json_.find(key);
     return it == json_.end() || it->is_null() ? nullptr : &*it;
   }
+
+  [[noreturn]] void Fail(const std::string& message) const { throw InputError(file_ + ": " + message); }
+
+ private:
   [[noreturn]] void Missing(const char* key) const { Fail("missing key '" + std::string(key) + "'"); }
   float NumberOf(const char* key, const json& value) const {
     if (!value.is_number() || !(std::fabs(value.get<double>()) <= std::numeric_limits<float>::max())) {
@@ -253,6 +354,14 @@ class Weights {
 
   bool Has(const std::string& tensor) const { return owner_.count(tensor) != 0; }
 
+  // The first tensor whose name contains `part` ("" when none does).
+  std::string NameContaining(std::string_view part) const {
+    for (const auto& [tensor, file] : owner_) {
+      if (tensor.find(part) != std::string::npos) return tensor;
+    }
+    return "";
+  }
+
   // The tensor `tensor`, checked against `spec` and decoded.
   Tensor Convert(const std::string& tensor, const TensorSpec& spec) const {
     const auto owner = owner_.find(tensor);
@@ -274,7 +383,10 @@ class Weights {
       throw InputError(file.name() + ": tensor '" + tensor + "' has unsupported dtype '" + OneLine(e.dtype) +
                        "' (F32, F16 and BF16 are read)");
     }
-    return ConvertTensor({tensor, e.shape, type, e.data}, spec, file.name());
+    std::vector<uint64_t> shape = e.shape;
+    // Hymba's depthwise conv1d weight is [channels, 1, width]: read as channels x width.
+    if (spec.name.ends_with("ssm_conv1d.weight") && shape.size() == 3 && shape[1] == 1) shape.erase(shape.begin() + 1);
+    return ConvertTensor({tensor, shape, type, e.data}, spec, file.name());
   }
 
   const std::string& listing() const { return listing_; }
@@ -289,10 +401,120 @@ class Weights {
   std::map<std::string, const SafetensorsFile*> owner_;
 };
 
-// The model configuration config.json gives; the classifier is shared when
+// RoPE scaling as config.json's rope_scaling gives it: none, or llama3.
+// Any other kind is refused: running it unscaled would be another model.
+void ParseRopeScaling(const JsonConfig& config, image::ModelDetail& d) {
+  const json* scaling = config.Find("rope_scaling");
+  if (scaling == nullptr) return;
+  if (!scaling->is_object()) config.Fail("key 'rope_scaling' is " + OneLine(scaling->dump()) + ", expected an object");
+  const auto type = scaling->find(scaling->contains("rope_type") ? "rope_type" : "type");
+  const std::string kind = type != scaling->end() && type->is_string() ? type->get<std::string>() : "";
+  if (kind == "default") return;  // transformers' name for no scaling
+  if (kind.empty()) config.Fail("rope_scaling has no rope_type (llama3 is supported)");
+  if (kind != "llama3") {
+    config.Fail("rope_scaling type '" + OneLine(kind) + "' is not supported (llama3 is; others are refused, not ignored)");
+  }
+  auto number = [&](const char* key) {
+    const auto it = scaling->find(key);
+    if (it == scaling->end() || !it->is_number()) config.Fail(std::string("rope_scaling needs a number '") + key + "'");
+    return it->get<double>();
+  };
+  d.rope_scaling = static_cast<uint32_t>(image::RopeScaling::kLlama3);
+  d.rope_factor = static_cast<float>(number("factor"));
+  d.rope_low_freq_factor = static_cast<float>(number("low_freq_factor"));
+  d.rope_high_freq_factor = static_cast<float>(number("high_freq_factor"));
+  const double original = number("original_max_position_embeddings");
+  if (!(original >= 1 && original <= UINT32_MAX)) config.Fail("rope_scaling original_max_position_embeddings is out of range");
+  d.rope_original_context = static_cast<uint32_t>(original);
+}
+
+// Microsoft's remote-code Phi checkpoints fuse q, k and v into mixer.Wqkv.
+constexpr const char* kOldPhiLayout =
+    "Phi's pre-transformers-4.37 layout (fused mixer.Wqkv); convert it with transformers' "
+    "models/phi/convert_phi_weights_to_hf.py first";
+
+// A config value that must hold for the engine to run the model as its reference does.
+void Require(const JsonConfig& config, bool holds, const std::string& what) {
+  if (!holds) config.Fail(what + " is not supported");
+}
+
+// Phi-1.5 (transformers PhiForCausalLM): LayerNorm, parallel attention and
+// MLP, partial rotary, gelu_new, biases everywhere.
+void ParsePhi(const JsonConfig& config, image::ModelConfig& c, image::ModelDetail& d) {
+  c.norm_eps = config.Number("layer_norm_eps");
+  Require(config, config.String("hidden_act") == "gelu_new", "hidden_act other than gelu_new");
+  Require(config, !config.FlagOr("qk_layernorm", false), "qk_layernorm");
+  const float partial = config.NumberOr("partial_rotary_factor", 1.0f);
+  const auto rope_dims = static_cast<uint32_t>(static_cast<float>(c.head_dim) * partial);
+  if (!(partial > 0.0f && partial <= 1.0f) || rope_dims < 2 || rope_dims % 2 != 0) {
+    config.Fail("partial_rotary_factor does not give an even number of rotated dims");
+  }
+  d.rope_dims = rope_dims;
+}
+
+// Hymba (its remote modeling_hymba.py): attention heads and a Mamba SSM fed
+// by one input projection, meta tokens, sliding windows, KV sharing, "ntk" RoPE.
+void ParseHymba(const JsonConfig& config, image::ModelConfig& c, image::ModelDetail& d) {
+  c.norm_eps = config.Number("rms_norm_eps");
+  Require(config, config.String("hidden_act") == "silu" && config.String("mlp_hidden_act") == "silu",
+          "an activation other than silu");
+  Require(config, config.IntOr("num_mamba", 1) == 1 && config.IntOr("num_experts", 1) == 1, "more than one SSM or expert");
+  Require(config, config.IntOr("attn_hidden_size", -1) == -1 && config.IntOr("kq_head_dim", -1) == -1,
+          "attn_hidden_size or kq_head_dim");
+  Require(config, config.StringOr("kq_norm", "none") == "none", "kq_norm");
+  Require(config, config.IntOr("memory_tokens_interspersed_every", 0) == 0, "interspersed memory tokens");
+  Require(config, !config.FlagOr("kv_weight_reuse", false), "kv_weight_reuse");
+  Require(config, config.IntOr("kv_reuse_every_i_layer", -1) == -1, "kv_reuse_every_i_layer");
+  Require(config, config.FlagOr("mamba_inner_layernorms", true) && config.FlagOr("mamba_conv_bias", true) &&
+                      !config.FlagOr("mamba_proj_bias", false),
+          "a Mamba variant without inner norms or conv bias, or with projection biases");
+  Require(config, config.FlagOr("rope", true) && config.StringOr("rope_type", "ntk") == "ntk", "a rope_type other than ntk");
+  d.meta_tokens = config.DimOr("num_memory_tokens", 0);
+  d.ssm_inner = config.Dim("mamba_expand") * c.dim;
+  // HymbaBlock sets v_head_dim to d_inner / heads, whatever the config says.
+  Require(config, d.ssm_inner % c.n_heads == 0, "a d_inner that is not a multiple of the heads");
+  d.value_head_dim = d.ssm_inner / c.n_heads;
+  // seq_len counts the positions a sequence may use; the meta tokens take
+  // the first positions of the model's maximum (common/engine.h).
+  Require(config, c.seq_len > d.meta_tokens, "max_position_embeddings not past the meta tokens");
+  c.seq_len -= d.meta_tokens;
+  d.ssm_state = config.Dim("mamba_d_state");
+  d.ssm_conv = config.Dim("mamba_d_conv");
+  d.ssm_dt_rank = config.Dim("mamba_dt_rank");
+  d.attn_window = config.Dim("sliding_window");
+  // "ntk": the base grows by (2 · context / original − 1)^(d / (d − 2)).
+  const double scale = 2.0 * config.Dim("max_position_embeddings") / config.Dim("orig_max_position_embeddings") - 1.0;
+  Require(config, scale >= 1.0 && c.head_dim > 2, "an ntk RoPE that shrinks the base");
+  c.rope_theta = static_cast<float>(c.rope_theta * std::pow(scale, c.head_dim / (c.head_dim - 2.0)));
+  for (uint32_t l = 0; l < c.n_layers && l < image::kMaxLayers; ++l) d.layer_flags[l] = 0;
+  for (uint32_t layer : config.Indices("global_attn_idx", c.n_layers)) d.layer_flags[layer] = image::kLayerGlobalAttention;
+  const json* groups = config.Find("kv_reuse_group");
+  if (groups != nullptr) {
+    if (!groups->is_array()) config.Fail("key 'kv_reuse_group' is not a list of layer lists");
+    for (const json& group : *groups) {
+      std::vector<uint32_t> layers = config.IndexList(group, "kv_reuse_group", c.n_layers);
+      if (layers.size() < 2 || !std::is_sorted(layers.begin(), layers.end())) {
+        config.Fail("a kv_reuse_group entry is not an ascending list of two or more layers");
+      }
+      for (uint32_t layer : layers) d.kv_source[layer] = static_cast<uint8_t>(layers.front());
+    }
+  }
+  const json* layer_types = config.Find("layer_type");
+  if (layer_types != nullptr) {
+    for (const json& type : *layer_types) Require(config, type == "h", "a layer_type other than \"h\" (hybrid)");
+  }
+  const json* conv_dims = config.Find("conv_dim");
+  if (conv_dims != nullptr && conv_dims->is_object()) {
+    for (const auto& [layer, dim] : conv_dims->items()) {
+      Require(config, dim.is_number_unsigned() && dim.get<uint64_t>() == d.ssm_inner, "a conv_dim other than d_inner");
+    }
+  }
+}
+
+// The model config.json describes; the classifier is shared when
 // tie_word_embeddings says so or when `lm_head_missing` (asked once the
 // config's own keys have been read) says the weights have no lm_head.
-image::ModelConfig ParseConfig(const JsonConfig& config, const std::function<bool()>& lm_head_missing) {
+ModelSpec ParseConfig(const JsonConfig& config, const std::function<bool()>& lm_head_missing) {
   image::ModelConfig c{};
   bool qkv_bias = false;
   const std::string model_type = config.String("model_type");
@@ -302,12 +524,20 @@ image::ModelConfig ParseConfig(const JsonConfig& config, const std::function<boo
   } else if (model_type == "qwen2") {
     c.arch = static_cast<uint32_t>(image::Arch::kQwen2);
     qkv_bias = true;  // Qwen2 always has q/k/v biases
+    Require(config, !config.FlagOr("use_sliding_window", false), "use_sliding_window");
+  } else if (model_type == "phi") {
+    c.arch = static_cast<uint32_t>(image::Arch::kPhi);
+  } else if (model_type == "hymba") {
+    c.arch = static_cast<uint32_t>(image::Arch::kHymba);
+  } else if (model_type == "phi-msft" || model_type == "mixformer-sequential") {
+    config.Fail("model_type '" + model_type + "' is " + kOldPhiLayout);
   } else {
-    config.Fail("unsupported model_type '" + model_type + "' (llama and qwen2 are read)");
+    config.Fail("unsupported model_type '" + model_type + "' (llama, qwen2, phi and hymba are read)");
   }
   c.dim = config.Dim("hidden_size");
   c.hidden_dim = config.Dim("intermediate_size");
   c.n_layers = config.Dim("num_hidden_layers");
+  if (c.n_layers > image::kMaxLayers) config.Fail("more than 128 layers");
   c.n_heads = config.Dim("num_attention_heads");
   c.n_kv_heads = config.DimOr("num_key_value_heads", c.n_heads);
   if (c.dim % c.n_heads != 0 && !config.Has("head_dim")) {
@@ -316,30 +546,43 @@ image::ModelConfig ParseConfig(const JsonConfig& config, const std::function<boo
   c.head_dim = config.DimOr("head_dim", c.dim / c.n_heads);
   c.vocab_size = config.Dim("vocab_size");
   c.seq_len = config.Dim("max_position_embeddings");
-  c.norm_eps = config.Number("rms_norm_eps");
   c.rope_theta = config.NumberOr("rope_theta", 10000.0f);
+  image::ModelDetail d = image::DefaultDetail(c);
+  switch (static_cast<image::Arch>(c.arch)) {
+    case image::Arch::kLlama:
+    case image::Arch::kQwen2: c.norm_eps = config.Number("rms_norm_eps"); break;
+    case image::Arch::kPhi: ParsePhi(config, c, d); break;
+    case image::Arch::kHymba: ParseHymba(config, c, d); break;
+  }
+  ParseRopeScaling(config, d);
 
   // Tied checkpoints often leave lm_head out, whatever the config says.
   const bool no_lm_head = lm_head_missing();  // always asked: LoadHuggingFace opens the weights there
   const bool shared = config.FlagOr("tie_word_embeddings", false) || no_lm_head;
   c.flags = (shared ? image::kModelSharedClassifier : 0u) | (qkv_bias ? image::kModelQkvBias : 0u);
   CheckModelConfig(c, config.file());
-  return c;
+  const Status status = image::ValidateModelDetail(c, d);
+  if (!status.ok()) config.Fail(status.what);
+  return {c, d};
 }
 
 }  // namespace
 
-image::ModelConfig LoadHuggingFaceConfig(const std::filesystem::path& config_json) {
+ModelSpec LoadHuggingFaceConfig(const std::filesystem::path& config_json) {
   return ParseConfig(JsonConfig(config_json), [] { return false; });
 }
 
 Checkpoint LoadHuggingFace(const std::filesystem::path& directory) {
   const JsonConfig config(directory / "config.json");
   std::optional<Weights> weights;
-  const image::ModelConfig c = ParseConfig(config, [&] {
+  const ModelSpec spec = ParseConfig(config, [&] {
     weights.emplace(directory);
     return !weights->Has("lm_head.weight");
   });
+  const image::ModelConfig& c = spec.config;
+  if (const std::string fused = weights->NameContaining(".mixer.Wqkv."); !fused.empty()) {
+    throw InputError(weights->listing() + ": tensor '" + OneLine(fused) + "' is " + kOldPhiLayout);
+  }
 
   for (uint32_t layer = 0; layer < c.n_layers; ++layer) {
     for (const auto& [suffix, hidden] : kUnsupportedBiases) {
@@ -355,10 +598,15 @@ Checkpoint LoadHuggingFace(const std::filesystem::path& directory) {
   Checkpoint checkpoint;
   checkpoint.format = "safetensors";
   checkpoint.config = c;
-  for (const TensorSpec& spec : RequiredTensors(c)) {
-    checkpoint.tensors[spec.name] = weights->Convert(HfName(spec.name), spec);
+  checkpoint.detail = spec.detail;
+  for (const TensorSpec& tensor : RequiredTensors(c, spec.detail)) {
+    checkpoint.tensors[tensor.name] = weights->Convert(HfName(static_cast<image::Arch>(c.arch), tensor.name), tensor);
   }
-  RotateHalfToInterleaved(checkpoint);
+  if (c.arch == static_cast<uint32_t>(image::Arch::kHymba)) {
+    HymbaInProjToInterleaved(checkpoint);
+  } else {
+    RotateHalfToInterleaved(checkpoint);
+  }
   return checkpoint;
 }
 

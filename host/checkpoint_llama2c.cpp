@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 
+#include "common/model_tensors.h"
 #include "host/byte_reader.h"
 #include "host/checkpoint.h"
 #include "host/mapped_file.h"
@@ -70,7 +71,7 @@ image::ModelConfig ToConfig(const Params& p, bool shared_classifier, const ByteR
 
 std::map<std::string, TensorSpec> SpecsByName(const image::ModelConfig& config) {
   std::map<std::string, TensorSpec> specs;
-  for (TensorSpec& spec : RequiredTensors(config)) specs.emplace(spec.name, spec);
+  for (TensorSpec& spec : RequiredTensors(config, image::DefaultDetail(config))) specs.emplace(spec.name, spec);
   return specs;
 }
 
@@ -119,6 +120,7 @@ Checkpoint LoadV0(ByteReader& in) {
   Checkpoint checkpoint;
   checkpoint.format = "llama2c-v0";
   checkpoint.config = ToConfig(p, shared, in);
+  checkpoint.detail = image::DefaultDetail(checkpoint.config);
   const image::ModelConfig& c = checkpoint.config;
   const std::map<std::string, TensorSpec> specs = SpecsByName(c);
 
@@ -153,6 +155,7 @@ Checkpoint LoadV2(ByteReader& in) {
   Checkpoint checkpoint;
   checkpoint.format = "llama2c-v2";
   checkpoint.config = ToConfig(p, shared == 1, in);
+  checkpoint.detail = image::DefaultDetail(checkpoint.config);
   const image::ModelConfig& c = checkpoint.config;
   const std::map<std::string, TensorSpec> specs = SpecsByName(c);
 

@@ -41,6 +41,17 @@ double KlDivergence(const float* reference, const float* logits, uint32_t n) {
   return kl;
 }
 
+// The token every window starts from (Tokenizer::StartToken).
+uint32_t WindowStart(const image::ImageView& image) {
+  std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(image, 0));
+  Tokenizer tokenizer;
+  if (const Status s = tokenizer.Init(image, workspace, 0); !s.ok()) throw InputError(DescribeStatus(s));
+  if (tokenizer.StartToken() == Tokenizer::kNoToken) {
+    throw InputError("the tokenizer has no BOS or EOS to start a window from");
+  }
+  return tokenizer.StartToken();
+}
+
 uint32_t Argmax(const float* logits, uint32_t n) {
   return static_cast<uint32_t>(std::max_element(logits, logits + n) - logits);
 }
@@ -49,7 +60,8 @@ uint32_t Argmax(const float* logits, uint32_t n) {
 class Runner {
  public:
   Runner(const image::ImageView& image, uint32_t positions, KvFormat kv)
-      : arena_(Engine::ArenaBytes(image.model())), kv_(Engine::KvBytes(image.model(), positions, kv)) {
+      : arena_(Engine::ArenaBytes(image.model(), image.detail(), positions)),
+        kv_(Engine::KvBytes(image.model(), image.detail(), positions, kv)) {
     if (const Status s = engine_.Init(image, arena_, kv_, kv); !s.ok()) throw InputError(DescribeStatus(s));
   }
   const float* Forward(uint32_t token, uint32_t pos) {
@@ -73,10 +85,10 @@ struct WindowSums {
 }  // namespace
 
 std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text) {
-  std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(image.model().vocab_size, text.size()));
+  std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(image, text.size()));
   Tokenizer tokenizer;
   if (const Status s = tokenizer.Init(image, workspace, text.size()); !s.ok()) throw InputError(DescribeStatus(s));
-  std::vector<uint32_t> tokens(Tokenizer::MaxTokens(text.size()));
+  std::vector<uint32_t> tokens(tokenizer.MaxTokens(text.size()));
   const Result<uint32_t> count = tokenizer.Encode(text, false, false, tokens);
   if (!count.ok()) throw InputError(DescribeStatus(count.status()));
   tokens.resize(count.value());
@@ -87,8 +99,13 @@ EvalResult Evaluate(const image::ImageView& image, const image::ImageView* refer
                     const EvalOptions& options) {
   const image::ModelConfig& config = image.model();
   const uint32_t vocab = config.vocab_size;
-  if (config.seq_len < 2) throw InputError("the model's context (seq_len) leaves no room after BOS");
-  const uint32_t window = config.seq_len - 1;
+  const uint32_t context = ServedContext(config, options.context);
+  if (context == 0) {
+    throw InputError("--ctx " + std::to_string(options.context) + " exceeds the model's context of " +
+                     std::to_string(config.seq_len) + " positions");
+  }
+  if (context < 2) throw InputError("the context leaves no room after the start token");
+  const uint32_t window = context - 1;
   if (options.max_tokens != 0 && tokens.size() > options.max_tokens) tokens = tokens.first(options.max_tokens);
   if (tokens.empty()) throw InputError("no tokens to score");
   for (const uint32_t t : tokens) {
@@ -99,9 +116,10 @@ EvalResult Evaluate(const image::ImageView& image, const image::ImageView* refer
     if (reference->model().vocab_size != vocab || !std::equal(ours.begin(), ours.end(), theirs.begin(), theirs.end())) {
       throw InputError("the reference image has another tokenizer");
     }
-    if (reference->model().seq_len < window) throw InputError("the reference image's context is shorter");
+    if (reference->model().seq_len < context) throw InputError("the reference image's context is shorter");
   }
 
+  const uint32_t start = WindowStart(image);
   const size_t windows = (tokens.size() + window - 1) / window;
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   const size_t threads = std::min<size_t>(windows, options.threads != 0 ? options.threads : hardware);
@@ -126,7 +144,7 @@ EvalResult Evaluate(const image::ImageView& image, const image::ImageView* refer
       const std::span<const uint32_t> targets = tokens.subspan(w * window, std::min<size_t>(window, tokens.size() - w * window));
       WindowSums& s = sums[w];
       for (uint32_t pos = 0; pos < targets.size(); ++pos) {
-        const uint32_t input = pos == 0 ? Tokenizer::kBos : targets[pos - 1];
+        const uint32_t input = pos == 0 ? start : targets[pos - 1];
         const float* logits = runner.Forward(input, pos);
         s.nll += LogPartition(logits, vocab) - logits[targets[pos]];
         if (ref_runner != nullptr) {

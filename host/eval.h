@@ -4,10 +4,11 @@
 // eval benchmark are thin wrappers around Evaluate.
 //
 // Protocol: the tokens are cut into consecutive, non-overlapping windows of
-// seq_len - 1 tokens (the last may be shorter); each window runs from
-// position 0 on a fresh KV cache, prefixed with BOS, so every token is
-// scored exactly once, predicted from BOS and the tokens before it in its
-// window. A token's NLL is -log softmax(logits)[token], computed in double
+// context - 1 tokens (the last may be shorter; the context is
+// EvalOptions::context, by default min(seq_len, 2048)); each window runs from
+// position 0 on a fresh KV cache, prefixed with the tokenizer's start token
+// (BOS, or EOS for a tokenizer without one), so every token is scored
+// exactly once, predicted from it and the tokens before it in its window. A token's NLL is -log softmax(logits)[token], computed in double
 // with the maximum logit subtracted.
 #pragma once
 
@@ -27,6 +28,7 @@ namespace qmc::host {
 struct EvalOptions {
   KvFormat kv = KvFormat::kF32;  // the evaluated image's; the reference always runs an f32 cache
   size_t max_tokens = 0;         // score only the first max_tokens tokens; 0 = all
+  uint32_t context = 0;          // positions per window, the start token included; 0 = min(seq_len, 2048)
   unsigned threads = 0;          // windows evaluated in parallel; 0 = one per hardware thread
   // Called after each window with the tokens scored so far (from worker
   // threads, one call at a time).
@@ -41,8 +43,7 @@ struct EvalResult {
   std::optional<double> top1;  // fraction of positions whose argmax equals the reference's
 };
 
-// The tokens of `text` by the image's tokenizer (llama2.c's encoder with its
-// dummy prefix; no BOS, no EOS). Throws InputError if the image has none.
+// The tokens of `text` by the image's tokenizer (no BOS, no EOS). Throws InputError if the image has none.
 std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text);
 
 // `image` and `reference` (may be null) must have passed Validate(). Throws

@@ -22,6 +22,7 @@ const char* SectionKindName(uint8_t kind) {
     case image::SectionKind::kParams: return "params";
     case image::SectionKind::kInlierCodes: return "inlier-codes";
     case image::SectionKind::kDenseWeights: return "dense-weights";
+    case image::SectionKind::kModelDetail: return "model-detail";
   }
   return "?";
 }
@@ -129,7 +130,7 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
     const image::TensorEntry t = view.tensor(i);
     const uint64_t weights = static_cast<uint64_t>(t.rows) * t.cols;
     const uint64_t bytes = uint64_t{t.data.length} + t.scales.length + t.outliers.length;
-    if (image::RequiredTensor(m, i).is_matrix) {
+    if (image::RequiredTensor(m, view.detail(), i).is_matrix) {
       matrix_weights += weights;
       matrix_bytes += bytes;
       outliers += t.outlier_count;

@@ -176,12 +176,12 @@ ModelLayout LayOutModel(const ModelShape& shape, const QuantOptions& options, co
     lt.scales_window = lt.outliers_window = Window::kMram;
     layout.tensors.push_back(lt);
   }
-  // Sections as the image writer builds them: directory, tokenizer, params,
-  // then inlier codes and dense weights if used; blobs 16-aligned in their
-  // section, in directory order (data, scales, outliers).
+  // Sections as the image writer builds them: directory, tokenizer, model
+  // detail, params, then inlier codes and dense weights if used; blobs
+  // 16-aligned in their section, in directory order (data, scales, outliers).
   std::vector<SectionSim> sections;
-  for (SectionKind kind : {SectionKind::kTensorDirectory, SectionKind::kTokenizer, SectionKind::kParams,
-                           SectionKind::kInlierCodes, SectionKind::kDenseWeights}) {
+  for (SectionKind kind : {SectionKind::kTensorDirectory, SectionKind::kTokenizer, SectionKind::kModelDetail,
+                           SectionKind::kParams, SectionKind::kInlierCodes, SectionKind::kDenseWeights}) {
     if ((kind == SectionKind::kInlierCodes && !any_codes) || (kind == SectionKind::kDenseWeights && !any_dense)) continue;
     sections.push_back({kind, WindowOf(kind), 0});
   }
@@ -209,6 +209,7 @@ ModelLayout LayOutModel(const ModelShape& shape, const QuantOptions& options, co
   }
   section(SectionKind::kTensorDirectory).bytes = shape.tensors.size() * sizeof(image::TensorEntry);
   section(SectionKind::kTokenizer).bytes = shape.tokenizer.size();
+  section(SectionKind::kModelDetail).bytes = sizeof(image::ModelDetail);
 
   const auto count = static_cast<uint32_t>(sections.size());
   uint64_t cursor[image::kWindowCount] = {0, AlignUp(image::BootRecordSize(count), image::kSectionAlignment), 0, 0};
@@ -223,7 +224,7 @@ ModelLayout LayOutModel(const ModelShape& shape, const QuantOptions& options, co
 
 ModelLayout LayOutImage(const image::ImageView& view) {
   ModelLayout layout;
-  layout.shape = ShapeOfConfig(view.model());
+  layout.shape = ShapeOfConfig(view.model(), view.detail());
   layout.from_image = true;
   const image::Header& h = view.header();
   const std::string preset(h.preset, strnlen(h.preset, sizeof h.preset));

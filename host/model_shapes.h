@@ -1,15 +1,12 @@
 // The weight tensors of a model and what one decoded token reads besides
 // them (KV cache rows, recurrent state), from its configuration alone: no
-// weights. One place that enumerates every supported family's tensors
-// (../shared/ARCHITECTURES.md): Llama and Qwen2 as the image format holds
-// them (host::RequiredTensors), Phi-1.5 and Hymba as their reference
-// implementations define them. `qmc memsim` lays these out as `qmc pack`
-// would; the model-family work can reuse the lists.
+// weights. The tensors are common/model_tensors.h's lists, for every family
+// (Llama, Qwen2, Phi, Hymba), exactly as `qmc pack` writes them; `qmc
+// memsim` lays them out as packing would.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,10 +42,11 @@ struct AttentionLayer {
 struct ModelShape {
   std::string family;  // llama, qwen2, phi, hymba
   std::string source;  // the file the shape came from
-  std::vector<ShapeTensor> tensors;  // llama/qwen2: in image order
+  std::vector<ShapeTensor> tensors;  // in image order
   bool tied_classifier = false;      // the classifier is the embedding matrix
-  // llama/qwen2: the configuration an image of the model carries.
-  std::optional<image::ModelConfig> config;
+  // What an image of the model carries.
+  image::ModelConfig config{};
+  image::ModelDetail detail{};
   std::vector<AttentionLayer> attention;
   uint32_t prefix_tokens = 0;    // cached ahead of the prompt (Hymba's 128 meta tokens)
   uint64_t state_elements = 0;   // recurrent state per sequence (Hymba: conv + SSM), read and written per token
@@ -60,13 +58,13 @@ struct ModelShape {
   uint64_t MatrixWeights() const;
 };
 
-// A Llama or Qwen2 configuration as the image format holds it.
-ModelShape ShapeOfConfig(const image::ModelConfig& config);
+// A model as an image describes it (any family).
+ModelShape ShapeOfConfig(const image::ModelConfig& config, const image::ModelDetail& detail);
 
-// From a HuggingFace config.json (model_type llama, qwen2, phi, hymba) or a
-// directory holding one; or from a checkpoint file `qmc pack` reads
-// (llama2.c .bin, GGUF), of which only the configuration and tokenizer are
-// used. Throws InputError naming the file and key.
+// From a HuggingFace config.json (model_type llama, qwen2, phi, hymba; read
+// by LoadHuggingFaceConfig) or a directory holding one; or from a checkpoint
+// file `qmc pack` reads (llama2.c .bin, GGUF), of which only the
+// configuration and tokenizer are used. Throws InputError naming the file and key.
 ModelShape LoadModelShape(const std::filesystem::path& input);
 
 }  // namespace qmc::host

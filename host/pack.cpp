@@ -1,29 +1,106 @@
 #include "host/pack.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "host/image_summary.h"
 #include "host/image_writer.h"
+#include "host/model_layout.h"
 
 namespace qmc::host {
+namespace {
+
+// Refuses, before any weight is generated or quantized, a model whose image
+// would pass what the format's 32-bit offsets address.
+void CheckImageSize(const ModelSource& source, const QuantOptions& options) {
+  ModelShape shape = ShapeOfConfig(source.config, source.detail);
+  shape.tokenizer = source.tokenizer;
+  const ModelLayout layout = LayOutModel(shape, options, "");
+  uint64_t bytes = 0;
+  for (uint64_t window : layout.window_bytes) bytes += window;
+  if (bytes <= 0xFFFFFFFFu) return;
+  char size[32];
+  std::snprintf(size, sizeof size, "%.2f GB", static_cast<double>(bytes) / 1e9);
+  const bool dense = options.quantizer == image::Quantizer::kF32 || options.quantizer == image::Quantizer::kFp16;
+  throw InputError(std::string("the ") + QuantizerName(options.quantizer) + " image of this model would take " + size +
+                   ", past the 4 GiB the image format's 32-bit offsets address" +
+                   (dense ? ": pack it quantized (--scheme qmc, rtn or mxint4)" : ""));
+}
+
+std::vector<uint8_t> Pack(const ModelSource& source, const QuantOptions& options, const PackProgress& progress,
+                          unsigned threads, std::vector<QuantizedTensor>* kept) {
+  ValidateOptions(options);
+  const std::vector<TensorSpec> specs = RequiredTensors(source.config, source.detail);
+  if (source.tokenizer.empty()) throw InputError("the checkpoint carries no tokenizer: pass --tokenizer FILE");
+  ValidateTokenizer(source.tokenizer, source.config.vocab_size);
+  CheckImageSize(source, options);
+
+  ImageWriter writer({source.config, source.detail, options.quantizer,
+                      options.quantizer == image::Quantizer::kQmc ? static_cast<float>(options.outlier_ratio) : 0.0f,
+                      options.preset, source.tokenizer});
+  // Tensors are quantized in parallel and added in order; a tensor's bytes
+  // depend on it alone.
+  const size_t workers = std::max(1u, threads != 0 ? threads : std::thread::hardware_concurrency());
+  std::deque<std::future<QuantizedTensor>> running;
+  size_t launched = 0;
+  auto launch = [&] {
+    const size_t i = launched++;
+    if (progress) progress(i, specs.size(), specs[i]);
+    running.push_back(std::async(std::launch::async, [&source, &specs, &options, i, keep = kept != nullptr] {
+      const Tensor tensor = source.tensor(i, specs[i]);
+      ValidateTensor(specs[i], tensor);
+      QuantizedTensor quantized = QuantizeTensor(specs[i], tensor, options);
+      if (!keep) quantized.reconstruction = {};
+      return quantized;
+    }));
+  };
+  for (size_t i = 0; i < specs.size(); ++i) {
+    while (launched < specs.size() && running.size() < workers) launch();
+    QuantizedTensor quantized = running.front().get();
+    running.pop_front();
+    if (kept != nullptr) kept->push_back(quantized);
+    writer.Add(std::move(quantized));
+  }
+  return writer.Finish();
+}
+
+}  // namespace
+
+std::vector<uint8_t> PackImage(const ModelSource& source, const QuantOptions& options, const PackProgress& progress,
+                               unsigned threads) {
+  return Pack(source, options, progress, threads, nullptr);
+}
+
+ModelSource SourceOf(Checkpoint checkpoint) {
+  ValidateCheckpoint(checkpoint);
+  struct Tensors {
+    std::mutex mutex;
+    std::map<std::string, Tensor> map;
+  };
+  auto tensors = std::make_shared<Tensors>();
+  tensors->map = std::move(checkpoint.tensors);
+  return {checkpoint.config, checkpoint.detail, std::move(checkpoint.tokenizer),
+          [tensors](size_t, const TensorSpec& spec) {
+            const std::lock_guard<std::mutex> lock(tensors->mutex);
+            const auto it = tensors->map.find(spec.name);
+            Tensor tensor = std::move(it->second);
+            tensors->map.erase(it);
+            return tensor;
+          }};
+}
 
 PackedModel PackModel(const Checkpoint& checkpoint, const QuantOptions& options, const PackProgress& progress) {
   ValidateOptions(options);
   ValidateCheckpoint(checkpoint);
-  if (checkpoint.tokenizer.empty()) throw InputError("the checkpoint carries no tokenizer: pass --tokenizer FILE");
-  ValidateTokenizer(checkpoint.tokenizer, checkpoint.config.vocab_size);
-
-  ImageContents contents;
-  contents.config = checkpoint.config;
-  contents.quantizer = options.quantizer;
-  contents.outlier_ratio = options.quantizer == image::Quantizer::kQmc ? static_cast<float>(options.outlier_ratio) : 0.0f;
-  contents.preset = options.preset;
-  contents.tokenizer = checkpoint.tokenizer;
-  const std::vector<TensorSpec> specs = RequiredTensors(checkpoint.config);
-  for (size_t i = 0; i < specs.size(); ++i) {
-    if (progress) progress(i, specs.size(), specs[i]);
-    contents.tensors.push_back(QuantizeTensor(specs[i], checkpoint.tensors.at(specs[i].name), options));
-  }
+  const ModelSource source{checkpoint.config, checkpoint.detail, checkpoint.tokenizer,
+                           [&checkpoint](size_t, const TensorSpec& spec) { return checkpoint.tensors.at(spec.name); }};
   PackedModel packed;
-  packed.image = BuildImage(contents);
-  packed.tensors = std::move(contents.tensors);
+  packed.image = Pack(source, options, progress, 0, &packed.tensors);
   return packed;
 }
 

@@ -28,7 +28,7 @@ void CheckModelConfig(const image::ModelConfig& config, const std::string& file)
 
 Tensor ConvertTensor(const SourceTensor& source, const TensorSpec& spec, const std::string& file) {
   const std::vector<uint64_t> expected =
-      spec.is_matrix ? std::vector<uint64_t>{spec.rows, spec.cols} : std::vector<uint64_t>{spec.cols};
+      spec.is_matrix || spec.rows > 1 ? std::vector<uint64_t>{spec.rows, spec.cols} : std::vector<uint64_t>{spec.cols};
   if (source.shape != expected) {
     throw InputError(file + ": tensor '" + source.name + "' has shape " + FormatShape(source.shape) + ", expected " +
                      FormatShape(expected));

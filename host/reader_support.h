@@ -28,8 +28,9 @@ struct SourceTensor {
   std::span<const uint8_t> data;
 };
 
-// Checks `source` has the shape `spec` asks for ({rows, cols} for a matrix,
-// {cols} otherwise) and exactly the bytes that shape needs, and decodes it.
+// Checks `source` has the shape `spec` asks for ({cols} for a 1 x cols
+// norm or bias, {rows, cols} otherwise) and exactly the bytes that shape
+// needs, and decodes it.
 // Errors name `file` and the tensor as the file names it.
 Tensor ConvertTensor(const SourceTensor& source, const TensorSpec& spec, const std::string& file);
 

@@ -1,7 +1,8 @@
 // HuggingFace checkpoints: the shared kjv6M-hf directory (BF16, rotate-half q/k
 // rows) read equal to kjv6M.bin read as llama2.c v0, which proves the q/k row
-// reordering; sharded, F16, BF16, Qwen2-with-biases copies written here by a
-// test-side safetensors writer read back equal; bad input rejected by name.
+// reordering; sharded, F16, BF16, Qwen2-with-biases copies written here by the
+// test-side safetensors writer (tests/hf_directory.h) read back equal; bad
+// input rejected by name.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "checkpoint_test_support.h"
 #include "common/half.h"
 #include "host/checkpoint.h"
+#include "tests/hf_directory.h"
 #include "tiny_model.h"
 
 namespace qmc::testing {
@@ -43,23 +45,6 @@ std::string HfName(const std::string& canonical) {
   return "model.layers." + canonical.substr(4, dot - 4) + "." + layer.at(canonical.substr(dot + 1));
 }
 
-struct StTensor {
-  std::string name;
-  std::string dtype;
-  std::vector<uint64_t> shape;
-  std::vector<uint8_t> bytes;
-};
-
-std::vector<uint8_t> Encode(const std::vector<float>& values, const std::string& dtype) {
-  ByteBuilder b;
-  for (float v : values) {
-    if (dtype == "F32") b.Put(v);
-    if (dtype == "F16") b.Put(FloatToHalf(v));
-    if (dtype == "BF16") b.Put(FloatToBf16(v));
-  }
-  return b.bytes;
-}
-
 // What the reader should return for `values` stored as `dtype`.
 std::vector<float> Rounded(const std::vector<float>& values, const std::string& dtype) {
   std::vector<float> out;
@@ -67,25 +52,6 @@ std::vector<float> Rounded(const std::vector<float>& values, const std::string& 
     out.push_back(dtype == "F16" ? RoundToHalf(v) : dtype == "BF16" ? Bf16ToFloat(FloatToBf16(v)) : v);
   }
   return out;
-}
-
-// u64 header length, the JSON header (padded with spaces to 8 bytes, as the
-// reference writer does), the data. `edit` may corrupt the header.
-std::vector<uint8_t> SafetensorsBytes(const std::vector<StTensor>& tensors,
-                                      const std::function<void(json&)>& edit = nullptr) {
-  json header = {{"__metadata__", {{"format", "pt"}}}};
-  uint64_t offset = 0;
-  for (const StTensor& t : tensors) {
-    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
-  }
-  if (edit) edit(header);
-  std::string text = header.dump();
-  text.resize((text.size() + 7) / 8 * 8, ' ');
-  ByteBuilder b;
-  b.Put<uint64_t>(text.size()).PutText(text);
-  for (const StTensor& t : tensors) b.PutRaw(t.bytes.data(), t.bytes.size());
-  return b.bytes;
 }
 
 // The canonical tensors in HF's naming, shapes and rotate-half q/k order.

@@ -352,14 +352,20 @@ TEST(TokenizerFile, ReadsExactlyVocabSizeEntries) {
   const std::vector<uint8_t> tok512 = ReadFile(SharedModel("tok512.bin"));
   EXPECT_EQ(host::LoadTokenizerFile(SharedModel("tok512.bin"), 512), tok512);
   EXPECT_NO_THROW(host::ValidateTokenizer(tok512, 512));
-
-  // The 32000-entry Llama 2 vocabulary cut to a model's first 512 entries.
   const std::vector<uint8_t> llama = ReadFile(SharedModel("tokenizer.bin"));
-  const std::vector<uint8_t> first512 = host::LoadTokenizerFile(SharedModel("tokenizer.bin"), 512);
-  EXPECT_EQ(first512, std::vector<uint8_t>(llama.begin(),
-                                           llama.begin() + static_cast<std::ptrdiff_t>(TokenizerPrefix(llama, 512))));
-  EXPECT_NO_THROW(host::ValidateTokenizer(first512, 512));
   EXPECT_NO_THROW(host::ValidateTokenizer(llama, 32000));
+  EXPECT_EQ(host::LoadTokenizerFile(SharedModel("tokenizer.bin")), llama);  // no model: every entry
+  EXPECT_EQ(host::TokenizerTokenCount(llama), 32000u);
+}
+
+// A vocabulary larger than the model's embedding is not cut to fit: tokens
+// past it would be lost.
+TEST(TokenizerFile, MoreEntriesThanTheVocabIsAnError) {
+  QMC_REQUIRE_SHARED(SharedModel("tokenizer.bin"));
+  ExpectInputError([] { host::LoadTokenizerFile(SharedModel("tokenizer.bin"), 512); }, "32000 entries, more than");
+  const std::vector<uint8_t> llama = ReadFile(SharedModel("tokenizer.bin"));
+  const std::vector<uint8_t> first512(llama.begin(), llama.begin() + static_cast<std::ptrdiff_t>(TokenizerPrefix(llama, 512)));
+  EXPECT_NO_THROW(host::ValidateTokenizer(first512, 512));
 }
 
 TEST(TokenizerFile, TooFewEntriesIsAnError) {
@@ -368,7 +374,10 @@ TEST(TokenizerFile, TooFewEntriesIsAnError) {
   ExpectInputError([] { host::LoadTokenizerFile(SharedModel("tok512.bin"), 513); }, "tok512.bin");
   const std::vector<uint8_t> tok512 = ReadFile(SharedModel("tok512.bin"));
   ExpectInputError([&] { host::ValidateTokenizer(tok512, 513); }, "entries");
-  ExpectInputError([&] { host::ValidateTokenizer(tok512, 511); }, "bytes follow");
+  ExpectInputError([&] { host::ValidateTokenizer(tok512, 511); }, "512 entries, more than the model's vocab_size 511");
+  std::vector<uint8_t> ragged = tok512;
+  ragged.push_back(0);
+  ExpectInputError([&] { host::ValidateTokenizer(ragged, 512); }, "1 bytes follow");
 }
 
 TEST(TokenizerFile, MalformedEntriesAreErrors) {

@@ -23,6 +23,15 @@ TEST(ConsoleLine, WithoutKernelOptionALineRunsTheBuildDefault) {
   EXPECT_EQ(ParseConsoleLine("steps=8 Once").options.kernel, DefaultMatVecKernel());
 }
 
+TEST(ConsoleLine, CtxOptionAsksForAContext) {
+  EXPECT_EQ(ParseConsoleLine("Once").options.context, 0u);  // the served context
+  const ConsoleLine line = ParseConsoleLine("ctx=64 steps=8 Once");
+  EXPECT_EQ(line.error, nullptr);
+  EXPECT_EQ(line.options.context, 64u);
+  EXPECT_EQ(line.prompt, "Once");
+  EXPECT_STREQ(ParseConsoleLine("ctx=0 Once").error, "ctx= takes a whole number >= 1");
+}
+
 TEST(ConsoleLine, AnUnknownKernelIsAnError) {
   const ConsoleLine parsed = ParseConsoleLine("kernel=neon Once");
   ASSERT_NE(parsed.error, nullptr);

@@ -4,6 +4,8 @@
 // `qmc run` prints.
 #include <gtest/gtest.h>
 
+#include "common/model_tensors.h"
+
 #include "tests/cli_runner.h"
 #include <sys/wait.h>
 #include <unistd.h>
@@ -184,7 +186,7 @@ std::vector<int> ExpectSameGreedyRun(const std::vector<uint8_t>& image_bytes, Re
   const image::ImageView view = image::ImageView::OpenFile(image_bytes).value();
   EXPECT_TRUE(view.Validate().ok());
   const ModelConfig& c = view.model();
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, steps));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len)), kv(Engine::KvBytes(c, image::DefaultDetail(c), steps));
   Engine engine;
   const Status status = engine.Init(view, arena, kv);
   EXPECT_TRUE(status.ok()) << status.what;
@@ -251,7 +253,7 @@ TEST(EngineReference, SyntheticQwen2WithBiasesAndEverySchemeStaysWithinTolerance
   checkpoint.config.norm_eps = 1e-6f;
   std::mt19937 rng(4);
   std::normal_distribution<float> normal(0.0f, 0.3f);
-  for (const host::TensorSpec& spec : host::RequiredTensors(checkpoint.config)) {
+  for (const host::TensorSpec& spec : host::RequiredTensors(checkpoint.config, checkpoint.detail)) {
     if (spec.name.find(".bias") == std::string::npos) continue;
     host::Tensor bias{spec.rows, spec.cols, std::vector<float>(spec.cols)};
     for (float& b : bias.data) b = normal(rng);
@@ -327,10 +329,11 @@ TEST_F(RunCli, GreedyTextIsTheReferenceModelsText) {
   for (const std::string prompt : {"", "Once upon a time, a cat"}) {
     const uint32_t steps = 120;
     // The prompt's tokens (the encoder is held to run.c's in tokenizer_test).
-    std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(checkpoint_.config.vocab_size, prompt.size()));
+    std::vector<uint8_t> workspace(
+        Tokenizer::WorkspaceBytes(checkpoint_.tokenizer, checkpoint_.config.vocab_size, prompt.size()));
     Tokenizer tokenizer;
     ASSERT_TRUE(tokenizer.Init(checkpoint_.tokenizer, checkpoint_.config.vocab_size, workspace, prompt.size()).ok());
-    std::vector<uint32_t> prompt_tokens(Tokenizer::MaxTokens(prompt.size()));
+    std::vector<uint32_t> prompt_tokens(tokenizer.MaxTokens(prompt.size()));
     const uint32_t n_prompt = tokenizer.Encode(prompt, true, false, prompt_tokens).value();
 
     ReferenceModel reference(checkpoint_.config, CheckpointWeights(checkpoint_));

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/model_tensors.h"
+
 #include <cstring>
 #include <vector>
 
@@ -26,8 +28,8 @@ image::ImageView View(const std::vector<uint8_t>& bytes) {
 TEST(Engine, ArenaBytesSufficeAtEveryAlignment) {
   const std::vector<uint8_t> bytes = TinyImage();
   const image::ImageView view = View(bytes);
-  const size_t need = Engine::ArenaBytes(view.model());
-  std::vector<uint8_t> arena(need + 16), kv(Engine::KvBytes(view.model(), 4));
+  const size_t need = Engine::ArenaBytes(view.model(), view.detail(), view.model().seq_len);
+  std::vector<uint8_t> arena(need + 16), kv(Engine::KvBytes(view.model(), view.detail(), 4));
   for (size_t skew = 0; skew < 16; ++skew) {
     Engine engine;
     ASSERT_TRUE(engine.Init(view, std::span(arena).subspan(skew, need), kv).ok()) << skew;
@@ -41,8 +43,8 @@ TEST(Engine, ContextIsWhatTheKvCacheHolds) {
   const std::vector<uint8_t> bytes = TinyImage();
   const image::ImageView view = View(bytes);
   const image::ModelConfig& c = view.model();
-  EXPECT_EQ(Engine::KvBytes(c, 3), 2u * c.n_layers * 3 * c.n_kv_heads * c.head_dim * sizeof(float));
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, 3) + 5);
+  EXPECT_EQ(Engine::KvBytes(c, image::DefaultDetail(c), 3), 2u * c.n_layers * 3 * c.n_kv_heads * c.head_dim * sizeof(float));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len)), kv(Engine::KvBytes(c, image::DefaultDetail(c), 3) + 5);
   Engine engine;
   ASSERT_TRUE(engine.Init(view, arena, kv).ok());
   EXPECT_EQ(engine.context(), 3u);
@@ -51,7 +53,7 @@ TEST(Engine, ContextIsWhatTheKvCacheHolds) {
   EXPECT_EQ(engine.Forward(c.vocab_size, 0), nullptr);
 
   // More cache than the model's seq_len is not used.
-  std::vector<uint8_t> big(Engine::KvBytes(c, c.seq_len + 10));
+  std::vector<uint8_t> big(Engine::KvBytes(c, image::DefaultDetail(c), c.seq_len + 10));
   ASSERT_TRUE(engine.Init(view, arena, big).ok());
   EXPECT_EQ(engine.context(), c.seq_len);
 }
@@ -60,7 +62,7 @@ TEST(Engine, SameTokensSameLogits) {
   const std::vector<uint8_t> bytes = TinyImage();
   const image::ImageView view = View(bytes);
   const image::ModelConfig& c = view.model();
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, c.seq_len));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len)), kv(Engine::KvBytes(c, image::DefaultDetail(c), c.seq_len));
   std::vector<std::vector<float>> runs[2];
   for (auto& run : runs) {
     Engine engine;
@@ -78,7 +80,7 @@ TEST(Engine, RefusesTooLittleMemoryAndAMisorderedDirectory) {
   std::vector<uint8_t> bytes = TinyImage();
   const image::ImageView view = View(bytes);
   const image::ModelConfig& c = view.model();
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, 1));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, view.detail(), 1)), kv(Engine::KvBytes(c, view.detail(), 1));
   Engine engine;
   ASSERT_TRUE(engine.Init(view, arena, kv).ok());
   // A failed Init leaves an engine that refuses to run.

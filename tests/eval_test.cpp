@@ -4,6 +4,8 @@
 #include "host/eval.h"
 
 #include <gtest/gtest.h>
+
+#include "common/model_tensors.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,13 +57,14 @@ std::string ReadText(const fs::path& path) {
 
 // The next-token distributions of each window of seq_len - 1 tokens, run on
 // a fresh engine from BOS, one per scored token.
-std::vector<std::vector<double>> PlainDistributions(const image::ImageView& view,
-                                                    const std::vector<uint32_t>& tokens) {
+// Windows of context - 1 tokens (the model's seq_len by default).
+std::vector<std::vector<double>> PlainDistributions(const image::ImageView& view, const std::vector<uint32_t>& tokens,
+                                                    uint32_t context = 0) {
   const image::ModelConfig& c = view.model();
-  const size_t window = c.seq_len - 1;
+  const size_t window = (context != 0 ? context : c.seq_len) - 1;
   std::vector<std::vector<double>> out;
   for (size_t begin = 0; begin < tokens.size(); begin += window) {
-    std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, c.seq_len));
+    std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len)), kv(Engine::KvBytes(c, image::DefaultDetail(c), c.seq_len));
     Engine engine;
     EXPECT_TRUE(engine.Init(view, arena, kv).ok());
     uint32_t input = 1;
@@ -80,8 +83,8 @@ std::vector<std::vector<double>> PlainDistributions(const image::ImageView& view
 }
 
 // The mean of -log p(next token), written out plainly.
-double PlainNll(const image::ImageView& view, const std::vector<uint32_t>& tokens) {
-  const std::vector<std::vector<double>> p = PlainDistributions(view, tokens);
+double PlainNll(const image::ImageView& view, const std::vector<uint32_t>& tokens, uint32_t context = 0) {
+  const std::vector<std::vector<double>> p = PlainDistributions(view, tokens, context);
   double total = 0.0;
   for (size_t i = 0; i < tokens.size(); ++i) total -= std::log(p[i][tokens[i]]);
   return total / static_cast<double>(tokens.size());
@@ -113,6 +116,22 @@ TEST(Eval, NllIsThePlainComputationOverWindows) {
   const host::EvalResult capped = host::Evaluate(view, nullptr, tokens, options);
   EXPECT_EQ(capped.tokens, 20u);
   EXPECT_NEAR(capped.nll, PlainNll(view, std::vector<uint32_t>(tokens.begin(), tokens.begin() + 20)), 1e-12);
+}
+
+// --ctx: windows of ctx - 1 tokens; more than the model's context is refused.
+TEST(Eval, ContextSetsTheWindows) {
+  const std::vector<uint8_t> bytes = host::PackModel(testing::TinyCheckpoint(), {}).image;
+  const image::ImageView view = View(bytes);
+  std::mt19937 rng(9);
+  std::vector<uint32_t> tokens(40);
+  for (uint32_t& t : tokens) t = rng() % view.model().vocab_size;
+  host::EvalOptions options;
+  options.context = 6;  // windows of 5 tokens, not the model's 15
+  const host::EvalResult short_windows = host::Evaluate(view, nullptr, tokens, options);
+  EXPECT_NEAR(short_windows.nll, PlainNll(view, tokens, 6), 1e-12);
+  EXPECT_GT(std::abs(short_windows.nll - PlainNll(view, tokens)), 1e-6);
+  options.context = view.model().seq_len + 1;
+  EXPECT_THROW(host::Evaluate(view, nullptr, tokens, options), host::InputError);
 }
 
 // KL(reference || image) and top-1 agreement against sums of p log(p / q)

@@ -14,6 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "common/engine.h"
+#include "common/image_reader.h"
+#include "host/atomic_file.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -160,6 +163,26 @@ TEST_F(FirmwareEmu, SamplingOptionsMatchQmcRun) {
   EXPECT_EQ(session.texts[0] + "\n", RunOnHost(image, "-p Once -n 40 -t 0.8 --top-p 0.95 --seed 5 --kv fp16"));
   EXPECT_EQ(session.stats[0].at("seed"), 5);
   EXPECT_EQ(session.stats[0].at("positions"), 40);
+}
+
+// --ctx reserves the KV cache for the context served (not the model's
+// seq_len); a line's ctx= runs a shorter one and cannot ask for more.
+TEST_F(FirmwareEmu, ContextSizesTheKvCache) {
+  const fs::path nvm = Flash(Pack("rtn"), "nvm");
+  const CliRun fw = Firmware(nvm, "steps=0 Once\nctx=16 steps=0 Once\nctx=33 Once\n", "--ctx 32");
+  const Session session = Parse(fw.out);
+  ASSERT_EQ(session.stats.size(), 2u) << fw.out;
+  const std::vector<uint8_t> bytes = qmc::host::ReadWholeFile(dir_ / "rtn.qmc");
+  const qmc::image::ImageView view = qmc::image::ImageView::OpenFile(bytes).value();
+  EXPECT_EQ(session.stats[0].at("positions"), 32);
+  EXPECT_EQ(session.stats[0].at("kv"), static_cast<double>(qmc::Engine::KvBytes(view.model(), view.detail(), 32)));
+  EXPECT_EQ(session.stats[1].at("positions"), 16);
+  EXPECT_EQ(session.stats[1].at("kv"), static_cast<double>(qmc::Engine::KvBytes(view.model(), view.detail(), 16)));
+  EXPECT_NE(fw.out.find("qmc-fw: error: ctx=33 exceeds the served context of 32"), std::string::npos) << fw.out;
+  EXPECT_EQ(RunOnHost(dir_ / "rtn.qmc", "-p Once -n 0 --ctx 16 -t 0"), session.texts[1] + "\n");
+  const CliRun too_long = Firmware(nvm, "Once\n", "--ctx 100000");
+  EXPECT_NE(too_long.out.find("image rejected: the context asked for exceeds the model's"), std::string::npos)
+      << too_long.out;
 }
 
 TEST_F(FirmwareEmu, ABadOptionIsReportedAndTheConsoleGoesOn) {

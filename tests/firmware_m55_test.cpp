@@ -13,6 +13,8 @@
 #include <regex>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/cli_runner.h"
 
 namespace {
@@ -121,6 +123,52 @@ TEST_F(FirmwareM55, GreedyTextMatchesTheEmuForEveryScheme) {
     EXPECT_LT(on_qemu.stats.at("stack_hw"), 64 * 1024);
     EXPECT_GT(on_qemu.stats.at("cycles/token"), 0);
     EXPECT_NE(qemu.out.find("qemu-m55: instructions/token="), std::string::npos) << qemu.out;
+  }
+}
+
+// Phi and Hymba in miniature (their real configs with tiny widths, seeded
+// synthetic weights, stories260K's 512-token llama2.c vocabulary): the M55 gives the emu's
+// greedy text. The Hymba covers its meta tokens, SSM, sliding window (past
+// it) and a KV-sharing group.
+TEST_F(FirmwareM55, PhiAndHymbaMatchTheEmu) {
+  using nlohmann::json;
+  auto read_config = [](const std::string& model) {
+    std::ifstream in(kShared / "models/paper" / model / "config.json");
+    return json::parse(in);
+  };
+  json phi = read_config("phi-1_5");
+  phi.update({{"hidden_size", 64}, {"intermediate_size", 128}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+              {"vocab_size", 512}, {"max_position_embeddings", 128}});
+  json hymba = read_config("hymba-1.5b-base");
+  hymba.update({{"hidden_size", 64}, {"intermediate_size", 96}, {"num_hidden_layers", 4}, {"num_attention_heads", 4},
+                {"num_key_value_heads", 2}, {"v_head_dim", 32}, {"mamba_dt_rank", 8}, {"mamba_d_state", 4},
+                {"num_memory_tokens", 4}, {"sliding_window", 8}, {"global_attn_idx", {0, 3}},
+                {"kv_reuse_group", {{1, 2}}}, {"layer_type", {"h", "h", "h", "h"}}, {"vocab_size", 512},
+                {"max_position_embeddings", 128}, {"orig_max_position_embeddings", 64}});
+  hymba.erase("conv_dim");
+  const std::string line = "steps=40 temp=0 Once upon a time";
+  for (const auto& [name, config] : {std::pair{"phi", phi}, std::pair{"hymba", hymba}}) {
+    for (const std::string flags : {"--scheme f32", "--preset paper-3mlc"}) {
+      SCOPED_TRACE(std::string(name) + " " + flags);
+      const fs::path config_file = dir_ / (std::string(name) + ".json"), image = dir_ / (std::string(name) + ".qmc");
+      std::ofstream(config_file) << config.dump();
+      const CliRun packed = Qmc("pack --synthetic " + config_file.string() + " --seed 3 --tokenizer " +
+                                    (kShared / "models/tok512.bin").string() + " -q " + flags + " -o " + image.string(),
+                                dir_);
+      ASSERT_EQ(packed.exit_code, 0) << packed.err;
+      const CliRun emu = OnEmu(image, line), qemu = OnQemu(image, line);
+      ASSERT_EQ(emu.exit_code, 0) << emu.out << emu.err;
+      ASSERT_EQ(qemu.exit_code, 0) << qemu.out << qemu.err;
+      const Answer on_emu = Parse(emu.out), on_qemu = Parse(qemu.out);
+      ASSERT_TRUE(on_emu.complete) << emu.out;
+      ASSERT_TRUE(on_qemu.complete) << qemu.out;
+      EXPECT_EQ(on_qemu.text, on_emu.text);
+      EXPECT_GT(on_qemu.text.size(), std::string("Once upon a time").size());
+      EXPECT_EQ(on_qemu.stats.at("positions"), on_emu.stats.at("positions"));
+      for (const char* key : {"mram_read/token", "reram_read/token", "dram_read/token", "sram_used", "kv"}) {
+        EXPECT_EQ(on_qemu.stats.at(key), on_emu.stats.at(key)) << key;
+      }
+    }
   }
 }
 

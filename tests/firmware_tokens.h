@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/model_tensors.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -22,7 +24,8 @@ inline std::vector<uint32_t> GreedyTokens(const image::ImageView& view, const st
   tokens.insert(tokens.begin(), 1);
   const size_t prompt_tokens = tokens.size();
   const image::ModelConfig& c = view.model();
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, c.seq_len, format));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, view.detail(), c.seq_len)),
+      kv(Engine::KvBytes(c, view.detail(), c.seq_len, format));
   Engine engine;
   EXPECT_TRUE(engine.Init(view, arena, kv, format).ok());
   std::vector<uint32_t> run;

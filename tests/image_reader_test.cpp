@@ -68,7 +68,7 @@ TEST(ImageReader, PackedImageValidates) {
   const Result<ImageView> view = ImageView::OpenFile(image);
   ASSERT_TRUE(view.ok()) << view.status().what;
   EXPECT_TRUE(view.value().Validate().ok()) << view.value().Validate().what;
-  EXPECT_EQ(view.value().header().tensor_count, RequiredTensorCount(view.value().model()));
+  EXPECT_EQ(view.value().header().tensor_count, RequiredTensorCount(view.value().model(), view.value().detail()));
   EXPECT_LT(view.value().FindTensor("blk.1.ffn_down.weight"), view.value().tensor_count());
   EXPECT_EQ(view.value().FindTensor("blk.2.ffn_down.weight"), view.value().tensor_count());
 }
@@ -304,6 +304,79 @@ TEST(ImageReader, PresetNameMustBeNulPadded) {
   image[offsetof(Header, preset) + 12] = 'x';  // past the NUL after the name
   Reseal(image);
   EXPECT_EQ(ImageView::OpenFile(image).status().code, StatusCode::kInvalidValue);
+}
+
+// Writes `edit`ed model-detail bytes back with their section CRC and the header resealed.
+std::vector<uint8_t> WithDetail(void (*edit)(ModelDetail&)) {
+  std::vector<uint8_t> image = TinyImage();
+  const uint32_t index = SectionIndex(image, SectionKind::kModelDetail);
+  SectionEntry s = ReadSection(image, index);
+  ModelDetail d;
+  std::memcpy(&d, image.data() + s.file_offset, sizeof d);
+  edit(d);
+  std::memcpy(image.data() + s.file_offset, &d, sizeof d);
+  s.crc32 = Crc32(image.data() + s.file_offset, s.length);
+  WriteSection(image, index, s);
+  Reseal(image);
+  return image;
+}
+
+TEST(ImageReader, ModelDetailSectionHoldsTheDefaultsByteForByte) {
+  const std::vector<uint8_t> image = TinyImage();
+  const uint32_t index = SectionIndex(image, SectionKind::kModelDetail);
+  ASSERT_NE(index, kNoSection);
+  const SectionEntry s = ReadSection(image, index);
+  EXPECT_EQ(s.window, static_cast<uint8_t>(Window::kMram));
+  ASSERT_EQ(s.length, 320u);
+  const ModelConfig c = ReadHeader(image).model;  // head_dim 10, 2 layers
+  const uint8_t* p = image.data() + s.file_offset;
+  auto u32 = [p](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, p + at, 4);
+    return v;
+  };
+  EXPECT_EQ(u32(0), c.head_dim);   // rope_dims
+  EXPECT_EQ(u32(4), 0u);           // no RoPE scaling
+  EXPECT_EQ(u32(24), c.head_dim);  // value_head_dim
+  for (size_t at : {8, 12, 16, 20, 28, 32, 36, 40, 44, 48, 52, 56, 60}) EXPECT_EQ(u32(at), 0u) << at;
+  for (uint32_t l = 0; l < 128; ++l) {
+    EXPECT_EQ(p[64 + l], l < c.n_layers ? kLayerGlobalAttention : 0) << l;
+    EXPECT_EQ(p[192 + l], l < c.n_layers ? l : 0) << l;
+  }
+  EXPECT_EQ(ImageView::OpenFile(image).value().detail().rope_dims, c.head_dim);
+}
+
+TEST(ImageReader, RejectsAnInconsistentModelDetail) {
+  struct Case {
+    const char* what;
+    void (*edit)(ModelDetail&);
+  };
+  const Case cases[] = {
+      {"odd rope_dims", [](ModelDetail& d) { d.rope_dims = 3; }},
+      {"rope_dims past head_dim", [](ModelDetail& d) { d.rope_dims = 12; }},
+      {"unknown scaling", [](ModelDetail& d) { d.rope_scaling = 2; }},
+      {"llama3 without factors", [](ModelDetail& d) { d.rope_scaling = 1; }},
+      {"SSM outside Hymba", [](ModelDetail& d) { d.ssm_inner = 8; }},
+      {"KV sharing outside Hymba", [](ModelDetail& d) { d.kv_source[1] = 0; }},
+      {"a later KV source", [](ModelDetail& d) { d.kv_source[0] = 1; }},
+      {"a layer past n_layers", [](ModelDetail& d) { d.layer_flags[2] = 1; }},
+      {"unknown layer flag", [](ModelDetail& d) { d.layer_flags[0] = 2; }},
+      {"reserved", [](ModelDetail& d) { d.reserved[1] = 1; }},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ImageView::OpenFile(WithDetail(c.edit)).status().code, StatusCode::kInvalidValue) << c.what;
+  }
+  // A valid llama3 scaling opens; a corrupt section is caught by its CRC as the image opens.
+  EXPECT_TRUE(ImageView::OpenFile(WithDetail([](ModelDetail& d) {
+                d.rope_scaling = 1;
+                d.rope_factor = 8.0f;
+                d.rope_low_freq_factor = 1.0f;
+                d.rope_high_freq_factor = 4.0f;
+                d.rope_original_context = 8;
+              })).ok());
+  std::vector<uint8_t> image = TinyImage();
+  image[ReadSection(image, SectionIndex(image, SectionKind::kModelDetail)).file_offset] ^= 1;
+  EXPECT_EQ(ImageView::OpenFile(image).status().code, StatusCode::kBadChecksum);
 }
 
 TEST(ImageReader, WindowBytesCoverEverySection) {

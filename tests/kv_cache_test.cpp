@@ -1,6 +1,8 @@
 // The KV cache formats: their sizes, and that fp16 and int8 caches keep the
 // shared models' logits close to an f32 cache's and their greedy text equal.
 #include <gtest/gtest.h>
+
+#include "common/model_tensors.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,7 +37,7 @@ std::vector<uint8_t> PackF32(const fs::path& checkpoint_path, const fs::path& to
 // An engine with its own memory for `positions` positions.
 struct Session {
   Session(const image::ImageView& view, uint32_t positions, KvFormat format)
-      : arena(Engine::ArenaBytes(view.model())), kv(Engine::KvBytes(view.model(), positions, format)) {
+      : arena(Engine::ArenaBytes(view.model(), view.detail(), view.model().seq_len)), kv(Engine::KvBytes(view.model(), view.detail(), positions, format)) {
     const Status s = engine.Init(view, arena, kv, format);
     EXPECT_TRUE(s.ok()) << s.what;
   }
@@ -48,25 +50,25 @@ TEST(KvCache, BytesPerFormatAndTheContextTheyHold) {
   const image::ImageView view = image::ImageView::OpenFile(bytes).value();
   const image::ModelConfig& c = view.model();
   const size_t vectors = 2u * c.n_layers * 5 * c.n_kv_heads;  // keys and values of 5 positions
-  EXPECT_EQ(Engine::KvBytes(c, 5, KvFormat::kF32), vectors * c.head_dim * 4);
-  EXPECT_EQ(Engine::KvBytes(c, 5, KvFormat::kFp16), vectors * c.head_dim * 2);
-  EXPECT_EQ(Engine::KvBytes(c, 5, KvFormat::kInt8), vectors * (c.head_dim + 4));
-  EXPECT_EQ(Engine::KvBytes(c, 5), Engine::KvBytes(c, 5, KvFormat::kF32));
+  EXPECT_EQ(Engine::KvBytes(c, image::DefaultDetail(c), 5, KvFormat::kF32), vectors * c.head_dim * 4);
+  EXPECT_EQ(Engine::KvBytes(c, image::DefaultDetail(c), 5, KvFormat::kFp16), vectors * c.head_dim * 2);
+  EXPECT_EQ(Engine::KvBytes(c, image::DefaultDetail(c), 5, KvFormat::kInt8), vectors * (c.head_dim + 4));
+  EXPECT_EQ(Engine::KvBytes(c, image::DefaultDetail(c), 5), Engine::KvBytes(c, image::DefaultDetail(c), 5, KvFormat::kF32));
 
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len));
   for (const KvFormat format : {KvFormat::kF32, KvFormat::kFp16, KvFormat::kInt8}) {
     // Bytes short of a sixth position are not used.
-    std::vector<uint8_t> kv(Engine::KvBytes(c, 6, format) - 1);
+    std::vector<uint8_t> kv(Engine::KvBytes(c, image::DefaultDetail(c), 6, format) - 1);
     Engine engine;
     ASSERT_TRUE(engine.Init(view, arena, kv, format).ok());
     EXPECT_EQ(engine.context(), 5u);
     EXPECT_EQ(engine.kv_format(), format);
     for (uint32_t pos = 0; pos < 5; ++pos) EXPECT_NE(engine.Forward(3, pos), nullptr);
     EXPECT_EQ(engine.Forward(3, 5), nullptr);
-    EXPECT_EQ(engine.Init(view, arena, std::span(kv).first(Engine::KvBytes(c, 1, format) - 1), format).code,
+    EXPECT_EQ(engine.Init(view, arena, std::span(kv).first(Engine::KvBytes(c, image::DefaultDetail(c), 1, format) - 1), format).code,
               StatusCode::kTooLarge);
   }
-  std::vector<uint8_t> kv(Engine::KvBytes(c, 5));
+  std::vector<uint8_t> kv(Engine::KvBytes(c, image::DefaultDetail(c), 5));
   Engine engine;
   EXPECT_EQ(engine.Init(view, arena, kv, static_cast<KvFormat>(3)).code, StatusCode::kInvalidValue);
 }
@@ -202,15 +204,21 @@ TEST(KvCacheCli, RunTakesTheFormat) {
   const std::vector<uint8_t> bytes = PackF32(kKjv.checkpoint, kKjv.tokenizer);
   host::WriteFileAtomically(dir / "kjv.qmc", bytes);
   const image::ModelConfig config = image::ImageView::OpenFile(bytes).value().model();
-  const std::string args = "run " + (dir / "kjv.qmc").string() + " -p 'And God said' -n 40 -t 0 --kv ";
+  // --ctx sizes the cache: 40 positions, not the model's 256.
+  const std::string args = "run " + (dir / "kjv.qmc").string() + " -p 'And God said' -n 0 --ctx 40 -t 0 --kv ";
   const testing::CliRun f32 = testing::Qmc(args + "f32", dir), int8 = testing::Qmc(args + "int8", dir);
   ASSERT_EQ(f32.exit_code, 0) << f32.err;
   ASSERT_EQ(int8.exit_code, 0) << int8.err;
   EXPECT_EQ(int8.out, f32.out);
   EXPECT_GT(f32.out.size(), 60u);
-  const std::string int8_bytes = "KV cache " + std::to_string(Engine::KvBytes(config, 40, KvFormat::kInt8)) + " bytes (int8";
+  const std::string int8_bytes = "KV cache " + std::to_string(Engine::KvBytes(config, image::DefaultDetail(config), 40,
+                                                                              KvFormat::kInt8)) +
+                                 " bytes (int8, 40 positions)";
   EXPECT_NE(int8.err.find(int8_bytes), std::string::npos) << int8.err;
   EXPECT_EQ(testing::Qmc(args + "int4", dir).exit_code, 2);
+  const testing::CliRun too_long = testing::Qmc("run " + (dir / "kjv.qmc").string() + " --ctx 257 -t 0", dir);
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_NE(too_long.err.find("--ctx 257 exceeds the model's context of 256 positions"), std::string::npos) << too_long.err;
   fs::remove_all(dir);
 }
 

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/model_tensors.h"
+
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -366,7 +368,7 @@ TEST(RealLayers, Stories260KEveryKernelEqualsTheReference) {
 std::vector<int> GreedyTokens(const image::ImageView& view, MatVecKernel kernel, uint32_t steps) {
   EXPECT_TRUE(UseMatVecKernel(kernel).ok());
   const image::ModelConfig& c = view.model();
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, steps));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len)), kv(Engine::KvBytes(c, image::DefaultDetail(c), steps));
   Engine engine;
   EXPECT_TRUE(engine.Init(view, arena, kv).ok());
   std::vector<int> tokens = {1};

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/model_tensors.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -100,7 +102,7 @@ TEST(Quantize, OutlierCountIsRoundRhoTimesN) {
         QuantOptions o;
         o.outlier_ratio = rho;
         o.balance = balance;
-        for (const TensorSpec& spec : RequiredTensors(model.config)) {
+        for (const TensorSpec& spec : RequiredTensors(model.config, model.detail)) {
           if (!spec.is_matrix) continue;
           const QuantizedTensor q = QuantizeTensor(spec, model.tensors.at(spec.name), o);
           const double n = static_cast<double>(spec.rows) * spec.cols;
@@ -116,7 +118,7 @@ TEST(Quantize, OutliersAreTheLargestWeightsAndExact) {
   const Checkpoint model = Models().back();
   QuantOptions o;
   o.outlier_ratio = 0.01;
-  const TensorSpec spec = RequiredTensors(model.config)[2];  // blk.0.attn_q.weight
+  const TensorSpec spec = RequiredTensors(model.config, model.detail)[2];  // blk.0.attn_q.weight
   const Tensor& w = model.tensors.at(spec.name);
   const std::vector<uint32_t> chosen = SelectOutliers(w, o.outlier_ratio, o.balance);
   ASSERT_FALSE(chosen.empty());
@@ -137,7 +139,7 @@ TEST(Quantize, OutliersAreTheLargestWeightsAndExact) {
 
 TEST(Quantize, RowBalanceSpreadsOutliersOverRows) {
   const Checkpoint model = Models().back();
-  const TensorSpec spec = RequiredTensors(model.config)[2];
+  const TensorSpec spec = RequiredTensors(model.config, model.detail)[2];
   const Tensor& w = model.tensors.at(spec.name);
   const std::vector<uint32_t> chosen = SelectOutliers(w, 2.5 / w.cols, OutlierBalance::kRow);
   std::vector<uint32_t> per_row(w.rows, 0);
@@ -184,7 +186,7 @@ TEST(Quantize, ClippingSearchBeatsMinMaxPerGroup) {
 
 TEST(Quantize, ErrorFallsWithBitsAndOutliersHelp) {
   const Checkpoint model = Models().back();
-  const TensorSpec spec = RequiredTensors(model.config)[2];
+  const TensorSpec spec = RequiredTensors(model.config, model.detail)[2];
   const Tensor& w = model.tensors.at(spec.name);
   double previous = INFINITY;
   for (uint32_t bits = 2; bits <= 4; ++bits) {

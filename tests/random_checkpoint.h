@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "common/model_tensors.h"
 #include "host/checkpoint.h"
 #include "tests/tiny_model.h"
 
@@ -17,10 +18,11 @@ inline host::Checkpoint RandomCheckpoint(uint32_t dim, uint32_t hidden, uint32_t
   c.format = "synthetic";
   c.config = {static_cast<uint32_t>(image::Arch::kLlama), dim, hidden, 1, 1, 1, 2, 8, 8, 10000.0f, 1e-5f,
               image::kModelSharedClassifier};
+  c.detail = image::DefaultDetail(c.config);
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.05f);
   std::student_t_distribution<float> heavy(3.0f);  // occasional large weights, as trained matrices have
-  for (const host::TensorSpec& spec : host::RequiredTensors(c.config)) {
+  for (const host::TensorSpec& spec : host::RequiredTensors(c.config, c.detail)) {
     host::Tensor t{spec.rows, spec.cols, std::vector<float>(static_cast<size_t>(spec.rows) * spec.cols)};
     for (float& w : t.data) w = spec.is_matrix ? 0.05f * heavy(rng) : 1.0f + normal(rng);
     c.tensors[spec.name] = std::move(t);

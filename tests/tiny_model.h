@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/model_tensors.h"
 #include "host/checkpoint.h"
 
 namespace qmc::testing {
@@ -37,9 +38,10 @@ inline host::Checkpoint TinyCheckpoint(uint32_t seed = 1, bool shared_classifier
   c.format = "synthetic";
   c.config = {static_cast<uint32_t>(image::Arch::kLlama), 40, 72, 2, 4, 2, 10, 37, 16, 10000.0f, 1e-5f,
               shared_classifier ? image::kModelSharedClassifier : 0u};
+  c.detail = image::DefaultDetail(c.config);
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.05f);
-  for (const host::TensorSpec& spec : host::RequiredTensors(c.config)) {
+  for (const host::TensorSpec& spec : host::RequiredTensors(c.config, c.detail)) {
     host::Tensor t{spec.rows, spec.cols, std::vector<float>(static_cast<size_t>(spec.rows) * spec.cols)};
     for (float& w : t.data) w = spec.is_matrix ? normal(rng) : 1.0f + normal(rng);
     // A few large weights, as real checkpoints have.

@@ -104,12 +104,12 @@ class ReferenceTokenizer {
 // The fast tokenizer with its own workspace.
 struct FastTokenizer {
   FastTokenizer(const std::vector<uint8_t>& bytes, uint32_t vocab_size, size_t max_text)
-      : workspace(Tokenizer::WorkspaceBytes(vocab_size, max_text)) {
+      : workspace(Tokenizer::WorkspaceBytes(bytes, vocab_size, max_text)) {
     const Status status = tokenizer.Init(bytes, vocab_size, workspace, max_text);
     EXPECT_TRUE(status.ok()) << status.what;
   }
   std::vector<uint32_t> Encode(const std::string& text, bool bos, bool eos) {
-    std::vector<uint32_t> tokens(Tokenizer::MaxTokens(text.size()));
+    std::vector<uint32_t> tokens(tokenizer.MaxTokens(text.size()));
     const Result<uint32_t> n = tokenizer.Encode(text, bos, eos, tokens);
     EXPECT_TRUE(n.ok()) << n.status().what;
     tokens.resize(n.ok() ? n.value() : 0);
@@ -338,9 +338,9 @@ TEST(Tokenizer, DecodeFollowsRunC) {
   const std::vector<uint8_t> bytes = Serialize(entries);
   FastTokenizer fast(bytes, static_cast<uint32_t>(entries.size()), 8);
   const Tokenizer& t = fast.tokenizer;
-  EXPECT_EQ(t.Decode(Tokenizer::kBos, 260), "the");  // a leading space is dropped only after BOS
+  EXPECT_EQ(t.Decode(t.bos(), 260), "the");  // a leading space is dropped only after BOS
   EXPECT_EQ(t.Decode(260, 260), " the");
-  EXPECT_EQ(t.Decode(Tokenizer::kBos, 259), "");
+  EXPECT_EQ(t.Decode(t.bos(), 259), "");
   EXPECT_EQ(t.Decode(5, 3 + 0x0A), "\n");  // <0x0A>
   EXPECT_EQ(t.Decode(5, 3 + 0xE2), "\xE2");
   EXPECT_EQ(t.Decode(5, 3), std::string(1, '\0'));
@@ -354,25 +354,32 @@ TEST(Tokenizer, ReportsBadInputAndLimits) {
   const auto entries = WithSpecialTokens({{0.0f, "a"}});  // no " " for the dummy prefix
   const std::vector<uint8_t> bytes = Serialize(entries);
   const auto vocab_size = static_cast<uint32_t>(entries.size());
-  std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(vocab_size, 4));
+  std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(bytes, vocab_size, 4));
   Tokenizer t;
   EXPECT_EQ(t.Init(bytes, vocab_size, std::span(workspace).first(workspace.size() - 1), 4).code,
             StatusCode::kTooLarge);
   EXPECT_EQ(t.Init(std::span(bytes).first(bytes.size() - 1), vocab_size, workspace, 4).code, StatusCode::kTruncated);
-  std::vector<uint8_t> larger(Tokenizer::WorkspaceBytes(vocab_size + 1, 4));
+  std::vector<uint8_t> larger(Tokenizer::WorkspaceBytes(bytes, vocab_size + 1, 4));
   EXPECT_EQ(t.Init(bytes, vocab_size + 1, larger, 4).code, StatusCode::kTruncated);
   EXPECT_EQ(t.Decode(5, 3), "");  // a failed Init leaves an empty vocabulary
   ASSERT_TRUE(t.Init(bytes, vocab_size, workspace, 4).ok());
   const size_t used = t.arena().used();
-  std::vector<uint32_t> tokens(Tokenizer::MaxTokens(5));
+  std::vector<uint32_t> tokens(t.MaxTokens(5));
   EXPECT_EQ(t.Encode("aaaaa", true, false, tokens).status().code, StatusCode::kTooLarge);
   EXPECT_EQ(t.Encode("a", true, false, std::span(tokens).first(3)).status().code, StatusCode::kTooLarge);
   EXPECT_EQ(t.Encode("a", true, false, tokens).status().code, StatusCode::kMissing);
   const Result<uint32_t> empty = t.Encode("", true, true, tokens);
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty.value(), 2u);
-  EXPECT_EQ(tokens[0], Tokenizer::kBos);
-  EXPECT_EQ(tokens[1], Tokenizer::kEos);
+  EXPECT_EQ(tokens[0], 1u);  // llama2.c's BOS and EOS
+  EXPECT_EQ(tokens[1], 2u);
+  EXPECT_EQ(t.bos(), 1u);
+  EXPECT_EQ(t.eos(), 2u);
+  EXPECT_TRUE(t.add_bos());
+  EXPECT_FALSE(t.add_eos());
+  // run.c's convention: generated text ends at BOS, not EOS.
+  EXPECT_TRUE(t.EndsText(1));
+  EXPECT_FALSE(t.EndsText(2));
   // Encode's scratch is returned to the arena.
   EXPECT_EQ(t.arena().used(), used);
   EXPECT_GT(t.arena().high_water(), used);

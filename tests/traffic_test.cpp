@@ -4,6 +4,8 @@
 // common/split_layout.h), reading the image file's bytes with no code from
 // common/; and qmc-fw-emu's stats line reporting them.
 #include <gtest/gtest.h>
+
+#include "common/model_tensors.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -239,7 +241,7 @@ std::vector<SchemeCase> Schemes() {
 std::vector<host::Checkpoint> Checkpoints() {
   host::Checkpoint bias = testing::TinyCheckpoint(3);
   bias.config.flags |= image::kModelQkvBias;
-  for (const host::TensorSpec& spec : host::RequiredTensors(bias.config)) {
+  for (const host::TensorSpec& spec : host::RequiredTensors(bias.config, bias.detail)) {
     if (bias.tensors.count(spec.name) == 0) {
       bias.tensors[spec.name] = {spec.rows, spec.cols, std::vector<float>(static_cast<size_t>(spec.rows) * spec.cols, 0.01f)};
     }
@@ -262,7 +264,7 @@ TEST(Traffic, CountedBytesPerTokenAreTheImageFormats) {
       for (const KvFormat format : kFormats) {
         SCOPED_TRACE(std::string(scheme.name) + " flags " + std::to_string(c.flags) + " kv " +
                      std::to_string(static_cast<int>(format)));
-        std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, c.seq_len, format));
+        std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len)), kv(Engine::KvBytes(c, image::DefaultDetail(c), c.seq_len, format));
         Engine engine;
         ASSERT_TRUE(engine.Init(view, arena, kv, format).ok());
         for (uint32_t pos = 0; pos < c.seq_len; ++pos) {
@@ -315,7 +317,7 @@ TEST(Traffic, TheKvCacheIsReadOncePerKvHead) {
   const image::ModelConfig& c = view.model();
   ASSERT_EQ(view.WindowBytes(image::Window::kDram), 0u);
   ASSERT_EQ(c.n_heads, 2 * c.n_kv_heads);  // two query heads per KV head
-  std::vector<uint8_t> arena(Engine::ArenaBytes(c)), kv(Engine::KvBytes(c, c.seq_len));
+  std::vector<uint8_t> arena(Engine::ArenaBytes(c, image::DefaultDetail(c), c.seq_len)), kv(Engine::KvBytes(c, image::DefaultDetail(c), c.seq_len));
   Engine engine;
   ASSERT_TRUE(engine.Init(view, arena, kv).ok());
   const uint64_t row = c.head_dim * sizeof(float);

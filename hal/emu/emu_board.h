@@ -41,9 +41,10 @@ struct WindowSizes {
   size_t bytes[kWindowCount] = {kSramBytes, kMramBytes, kReramBytes, kDramBytes};
 };
 
-// The largest window: a slot (half a window) must stay addressable by the
-// 32-bit offsets of the image format and the flash protocol (common/slot_layout.h).
-inline constexpr uint32_t kMaxWindowMib = 2047;
+// The largest window: its size (INFO's) and every offset in it must fit the
+// 32-bit fields of the image format and the flash protocol
+// (common/slot_layout.h). Room for the paper's 3 B models: a 2 GiB slot.
+inline constexpr uint32_t kMaxWindowMib = 4095;
 
 // The sizes a board profile (hal/profiles/boards/*.json) gives the emu
 // board: its optional "emu_window_mib" {"sram", "mram", "reram", "dram"},

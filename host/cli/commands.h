@@ -33,6 +33,7 @@ void AddFlashCommand(CLI::App& app);
 void AddReadCommand(CLI::App& app);
 void AddDevicesCommand(CLI::App& app);
 void AddMemsimCommand(CLI::App& app);
+void AddTokenizeCommand(CLI::App& app);
 
 // --kv, the KV cache format, as `run` and `eval` take it: a name, which
 // KvFormatNamed turns into the format.

@@ -25,6 +25,7 @@ struct EvalArgs {
   std::string reference;
   std::string kv;
   size_t max_tokens = 0;
+  uint32_t context = 0;
   unsigned threads = 0;
   bool json = false;
 };
@@ -58,6 +59,7 @@ void RunEval(const EvalArgs& args) {
   host::EvalOptions options;
   options.kv = KvFormatNamed(args.kv);
   options.max_tokens = args.max_tokens;
+  options.context = args.context;
   options.threads = args.threads;
   if (isatty(STDERR_FILENO) != 0) {
     options.progress = [](size_t scored, size_t total) {
@@ -100,18 +102,21 @@ void AddEvalCommand(CLI::App& app) {
   AddKvFormatOption(cmd, args->kv);
   cmd->add_option("--max-tokens", args->max_tokens, "score only the text's first N tokens; 0 = all")
       ->default_val(0);
+  cmd->add_option("--ctx", args->context, "context length: positions per window, the start token included; "
+                                          "0 = min(the model's, 2048)")
+      ->default_val(0);
   cmd->add_option("--threads", args->threads, "windows evaluated in parallel; 0 = one per hardware thread "
                                               "(the numbers do not depend on it)")
       ->default_val(0);
   cmd->add_flag("--json", args->json, "print JSON: nll, ppl, tokens, and kl, top1 with --reference");
   cmd->footer(
-      "Protocol: the whole text is encoded with the image's tokenizer (llama2.c's encoder, no BOS added) and\n"
-      "cut into consecutive, non-overlapping windows of seq_len - 1 tokens (the last may be shorter). Each\n"
-      "window runs from position 0 on a fresh KV cache, prefixed with BOS (token 1), so every token is scored\n"
-      "exactly once, predicted from BOS and the tokens before it in its window. A token's NLL is\n"
-      "-log softmax(logits)[token], computed stably in double; nll is the mean over the scored tokens, ppl\n"
-      "exp(nll). KL and top-1 are means over the same positions: KL(p_ref || p) = sum p_ref (log p_ref - log p),\n"
-      "top-1 the fraction of positions where both argmaxes agree.\n"
+      "Protocol: the whole text is encoded with the image's tokenizer (no BOS added) and cut into\n"
+      "consecutive, non-overlapping windows of ctx - 1 tokens (the last may be shorter). Each window\n"
+      "runs from position 0 on a fresh KV cache, prefixed with BOS (llama2.c: token 1; a tokenizer without\n"
+      "one: its EOS), so every token is scored exactly once, predicted from it and the tokens before it.\n"
+      "A token's NLL is -log softmax(logits)[token], computed stably in double; nll is the mean over the\n"
+      "scored tokens, ppl exp(nll). KL and top-1 are means over the same positions:\n"
+      "KL(p_ref || p) = sum p_ref (log p_ref - log p), top-1 the fraction of positions where both argmaxes agree.\n"
       "Results go to stdout; progress (on a terminal) and tokens/s to stderr. Exits 3 for an invalid image.");
   cmd->callback([args] { RunEval(*args); });
 }

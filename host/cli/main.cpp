@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   AddReadCommand(app);
   AddDevicesCommand(app);
   AddMemsimCommand(app);
+  AddTokenizeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -174,7 +174,7 @@ void AddMemsimCommand(CLI::App& app) {
       ->check(CLI::ExistingPath);
   AddSchemeOptions(cmd, args->scheme);
   cmd->add_option("--tokenizer", args->tokenizer,
-                  "llama2.c tokenizer.bin the image would embed (its bytes count in MRAM)")
+                  "tokenizer.bin or tokenizer.json the image would embed (its bytes count in MRAM)")
       ->check(CLI::ExistingFile);
   std::string boards = "board profile: a built-in name (";
   for (const std::string& b : host::BuiltInBoards()) boards += b + ", ";

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/image_reader.h"
 #include "host/atomic_file.h"
@@ -13,6 +15,7 @@
 #include "host/cli/commands.h"
 #include "host/image_summary.h"
 #include "host/pack.h"
+#include "host/synthetic_checkpoint.h"
 #include "host/cli/scheme_options.h"
 
 namespace qmc::cli {
@@ -20,6 +23,9 @@ namespace {
 
 struct PackArgs {
   std::string checkpoint;
+  std::string synthetic;  // a config.json whose model gets seeded random weights
+  uint64_t seed = 1;
+  uint32_t synthetic_layers = 0;  // 0: the config's
   std::string output;
   SchemeArgs scheme;
   std::string tokenizer;
@@ -36,52 +42,84 @@ uint64_t CheckpointBytes(const std::filesystem::path& path) {
   return total;
 }
 
+// What `qmc pack` reads: a checkpoint, or a config with synthetic weights.
+struct Input {
+  host::ModelSource source;
+  std::string format;
+  double megabytes = 0;  // read (a checkpoint's files) or generated (synthetic f32 weights)
+};
+
+Input LoadInput(const PackArgs& args) {
+  if (!args.synthetic.empty()) {
+    const host::ModelSpec model = host::SyntheticModel(args.synthetic, args.synthetic_layers);
+    const std::filesystem::path config = args.synthetic;
+    const std::filesystem::path directory = std::filesystem::is_directory(config)     ? config
+                                            : config.has_parent_path() ? config.parent_path()
+                                                                       : std::filesystem::path(".");
+    std::vector<uint8_t> tokenizer =
+        host::CheckpointTokenizer(directory, args.tokenizer, model.config.vocab_size, {});
+    double weights = 0;
+    for (const host::TensorSpec& spec : host::RequiredTensors(model.config, model.detail)) {
+      weights += static_cast<double>(spec.rows) * spec.cols;
+    }
+    return {host::SyntheticSource(model, args.seed, std::move(tokenizer)), "synthetic", weights * 4 / 1e6};
+  }
+  host::Checkpoint checkpoint = host::LoadCheckpoint(args.checkpoint);
+  checkpoint.tokenizer = host::CheckpointTokenizer(args.checkpoint, args.tokenizer, checkpoint.config.vocab_size,
+                                                   std::move(checkpoint.tokenizer));
+  std::string format = checkpoint.format;
+  return {host::SourceOf(std::move(checkpoint)), std::move(format),
+          static_cast<double>(CheckpointBytes(args.checkpoint)) / 1e6};
+}
+
 void RunPack(PackArgs& args) {
   const auto start = std::chrono::steady_clock::now();
-  const host::QuantOptions options = ResolveOptions(args.scheme);
-
-  host::Checkpoint checkpoint = host::LoadCheckpoint(args.checkpoint);
-  if (!args.tokenizer.empty()) {
-    checkpoint.tokenizer = host::LoadTokenizerFile(args.tokenizer, checkpoint.config.vocab_size);
+  if (args.checkpoint.empty() == args.synthetic.empty()) {
+    throw CLI::ValidationError("pass a checkpoint or --synthetic CONFIG, not both or neither");
   }
+  const host::QuantOptions options = ResolveOptions(args.scheme);
+  const Input input = LoadInput(args);
+  const std::string& model = args.synthetic.empty() ? args.checkpoint : args.synthetic;
   const bool tty = isatty(STDERR_FILENO) != 0;
   const host::PackProgress progress = [&](size_t index, size_t count, const host::TensorSpec& spec) {
     if (args.quiet || !tty) return;
     std::fprintf(stderr, "\rqmc pack: [%3zu/%3zu] %-32s", index + 1, count, spec.name.c_str());
     if (index + 1 == count) std::fputc('\n', stderr);
   };
-  const host::PackedModel packed = host::PackModel(checkpoint, options, progress);
+  const std::vector<uint8_t> image = host::PackImage(input.source, options, progress);
 
   // The packer's output must pass the same reader the device uses.
-  const Result<image::ImageView> view = image::ImageView::OpenFile(packed.image);
+  const Result<image::ImageView> view = image::ImageView::OpenFile(image);
   if (!view.ok() || !view.value().Validate().ok()) {
     throw std::runtime_error("packed image failed validation: " +
                              host::DescribeStatus(view.ok() ? view.value().Validate() : view.status()));
   }
-  host::WriteFileAtomically(args.output, packed.image);
+  host::WriteFileAtomically(args.output, image);
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double checkpoint_mb = static_cast<double>(CheckpointBytes(args.checkpoint)) / 1e6;
   nlohmann::json summary = host::SummarizeImage(view.value());
   if (args.json) {
-    summary["checkpoint"] = args.checkpoint;
-    summary["checkpoint_format"] = checkpoint.format;
+    summary["checkpoint"] = model;
+    summary["checkpoint_format"] = input.format;
     summary["output"] = args.output;
     summary["seconds"] = seconds;
     std::printf("%s\n", summary.dump(2).c_str());
   } else {
     const auto& w = summary["bytes_by_window"];
-    const std::string scheme = args.scheme.preset.empty() ? summary["quantizer"].get<std::string>() : args.scheme.preset;
-    std::printf("%s: %s image of %s (%s), %u bytes: mram %llu, reram %llu, dram %llu; %.4f bits/weight all-in, "
-                "%.4f value bits, outlier fraction %.5f\n",
-                args.output.c_str(), scheme.c_str(), args.checkpoint.c_str(), checkpoint.format.c_str(),
-                view.value().header().image_size, w["mram"].get<unsigned long long>(), w["reram"].get<unsigned long long>(),
-                w["dram"].get<unsigned long long>(), summary["bits_per_weight"].get<double>(),
-                summary["value_bits_per_weight"].get<double>(), summary["outlier_fraction"].get<double>());
+    const std::string scheme =
+        args.scheme.preset.empty() ? summary["quantizer"].get<std::string>() : args.scheme.preset;
+    std::printf(
+        "%s: %s image of %s (%s), %u bytes: mram %llu, reram %llu, dram %llu; %.4f bits/weight all-in, "
+        "%.4f value bits, outlier fraction %.5f\n",
+        args.output.c_str(), scheme.c_str(), model.c_str(), input.format.c_str(), view.value().header().image_size,
+        w["mram"].get<unsigned long long>(), w["reram"].get<unsigned long long>(), w["dram"].get<unsigned long long>(),
+        summary["bits_per_weight"].get<double>(), summary["value_bits_per_weight"].get<double>(),
+        summary["outlier_fraction"].get<double>());
   }
   if (!args.quiet) {
-    std::fprintf(stderr, "qmc pack: %.1f MB checkpoint in %.2f s (%.1f MB/s)\n", checkpoint_mb, seconds,
-                 checkpoint_mb / seconds);
+    std::fprintf(stderr, "qmc pack: %.1f MB %s in %.2f s (%.1f MB/s)\n", input.megabytes,
+                 args.synthetic.empty() ? "checkpoint" : "of synthetic f32 weights", seconds,
+                 input.megabytes / seconds);
   }
 }
 
@@ -90,23 +128,44 @@ void RunPack(PackArgs& args) {
 void AddPackCommand(CLI::App& app) {
   auto args = std::make_shared<PackArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "pack", "Quantize a checkpoint and write a QMC image (deterministic: same input and flags, same bytes).");
-  cmd->add_option("checkpoint", args->checkpoint,
-                  "llama2.c .bin (v0 fp32 or v2 ak42 int8), a HuggingFace directory (config.json + "
-                  "model.safetensors or a sharded index), or a GGUF file (F32/F16/BF16)")
-      ->required();
+      "pack", "Quantize a checkpoint (or a config's synthetic weights) and write a QMC image (deterministic: same "
+              "input and flags, same bytes).");
+  CLI::Option* checkpoint =
+      cmd->add_option("checkpoint", args->checkpoint,
+                      "llama2.c .bin (v0 fp32 or v2 ak42 int8), a HuggingFace directory (config.json + "
+                      "model.safetensors or a sharded index), or a GGUF file (F32/F16/BF16)");
+  CLI::Option* synthetic =
+      cmd->add_option("--synthetic", args->synthetic,
+                      "instead of a checkpoint: a HuggingFace config.json (llama, qwen2, phi, hymba), or its "
+                      "directory, whose model gets seeded random weights (docs/synthetic-weights.md: heavy-tailed, "
+                      "with outlier input channels); the tokenizer is --tokenizer or the tokenizer.json beside it")
+          ->check(CLI::ExistingPath)
+          ->type_name("CONFIG")
+          ->excludes(checkpoint);
+  cmd->add_option("--seed", args->seed, "--synthetic: the weights' seed (same seed, same weights and image bytes)")
+      ->default_val(1)
+      ->needs(synthetic);
+  cmd->add_option("--synthetic-layers", args->synthetic_layers,
+                  "--synthetic: keep only the first N layers, every other dimension as the config gives it (a "
+                  "full-width sample of a large model; the layers kept are those of the full model)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N")
+      ->needs(synthetic);
   cmd->add_option("-o,--output", args->output, "image file to write (atomically: a failed pack leaves no file)")
       ->required();
   AddSchemeOptions(cmd, args->scheme);
   cmd->add_option("--tokenizer", args->tokenizer,
-                  "llama2.c tokenizer.bin to embed (needed unless the checkpoint carries one, as GGUF does)")
+                  "tokenizer to embed: llama2.c tokenizer.bin or HuggingFace tokenizer.json (default: the "
+                  "HuggingFace directory's tokenizer.json, or the one a GGUF carries)")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--json", args->json, "print the image summary as JSON (the `qmc inspect --json` keys)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress or timing on stderr");
   cmd->footer("Examples: qmc pack ../shared/models/kjv6M.bin --tokenizer ../shared/models/kjv_tok2048.bin \\\n"
               "            -o kjv.qmc --preset paper-3mlc\n"
               "          qmc pack ../shared/models/stories260K.bin --tokenizer ../shared/models/tok512.bin \\\n"
-              "            -o stories.qmc --scheme qmc --bits 3 --outlier-ratio 0.005");
+              "            -o stories.qmc --scheme qmc --bits 3 --outlier-ratio 0.005\n"
+              "          qmc pack --synthetic ../shared/models/paper/qwen2.5-1.5b-instruct/config.json --seed 7 \\\n"
+              "            -o qwen-synthetic.qmc --preset paper-3mlc");
   cmd->callback([args] { RunPack(*args); });
 }
 
