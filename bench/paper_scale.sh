@@ -58,7 +58,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The value of key=VALUE in a stats line.
-stat() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 
 echo "paper-scale models on the emulated board (${layers/#0/all} layers, $steps greedy tokens; pack flags: ${pack_flags[*]:-defaults})"
@@ -86,9 +86,9 @@ for name in "${models[@]}"; do
   out=$(printf 'steps=%s The capital of France is\n' "$steps" | "$firmware" --nvm "$nvm" --board "$board")
   stats=$(grep '^qmc-fw: stats ' <<<"$out") || { echo "$0: $name: the firmware ran nothing:" >&2; echo "$out" >&2; exit 1; }
   rm -rf "$nvm"
-  printf '%-22s %5s %9s %9s %9s %9s %8s %8s %8s %8s\n' "$name" "$n_layers" "$(mb "$(stat sram_used "$stats")")" \
-    "$(mb "$mram")" "$(mb "$reram")" "$(mb $((dram + $(stat kv "$stats"))))" "$pack_s" "$pack_rate" "$pack_gb" \
-    "$(stat 'tok\/s' "$stats")"
+  printf '%-22s %5s %9s %9s %9s %9s %8s %8s %8s %8s\n' "$name" "$n_layers" "$(mb "$(field sram_used "$stats")")" \
+    "$(mb "$mram")" "$(mb "$reram")" "$(mb $((dram + $(field kv "$stats"))))" "$pack_s" "$pack_rate" "$pack_gb" \
+    "$(field 'tok\/s' "$stats")"
 done
 echo "(SRAM: workspaces in use; DRAM: image + f32 KV cache at the served context; pack GB: peak resident memory)"
 printf 'firmware code: qmc-fw-emu text %s bytes' "$(size -A "$firmware" | awk '$1 == ".text" { print $2 }')"
