@@ -37,11 +37,16 @@ bool Windowed(const image::ModelDetail& d, uint32_t layer) {
   return (d.layer_flags[layer] & image::kLayerGlobalAttention) == 0 && d.attn_window != 0;
 }
 
+// Positions in a windowed layer's ring: its window, and batch - 1 more so
+// a batch's last token does not overwrite what its first attends to.
+uint32_t RingPositions(const image::ModelDetail& d, uint32_t batch) { return d.attn_window + batch - 1; }
+
 // Cache positions an owning layer keeps for `positions` caller positions:
-// the meta tokens, then every position, or a ring of attn_window positions
-// for a windowed layer (it never looks further back).
-uint32_t CachedPositions(const image::ModelDetail& d, uint32_t layer, uint32_t positions) {
-  return d.meta_tokens + (Windowed(d, layer) && positions > d.attn_window ? d.attn_window : positions);
+// the meta tokens, then every position, or a ring for a windowed layer (it
+// never looks further back than its window).
+uint32_t CachedPositions(const image::ModelDetail& d, uint32_t layer, uint32_t positions, uint32_t batch) {
+  const uint32_t ring = RingPositions(d, batch);
+  return d.meta_tokens + (Windowed(d, layer) && positions > ring ? ring : positions);
 }
 
 // Elements of Hymba's in_proj output for a layer that owns a KV cache; 0 without an SSM.
@@ -52,44 +57,46 @@ uint32_t InProjRows(const image::ModelConfig& c, const image::ModelDetail& d) {
 
 }  // namespace
 
+void Engine::SetWidths() {
+  const image::ModelConfig& c = config_;
+  const image::ModelDetail& d = detail_;
+  x_.stride = c.dim;
+  xb_.stride = Max(c.dim, c.n_heads * d.value_head_dim);
+  xb2_.stride = c.dim;
+  q_.stride = c.n_heads * c.head_dim;
+  k_.stride = c.n_kv_heads * c.head_dim;
+  v_.stride = c.n_kv_heads * d.value_head_dim;
+  hb_.stride = hb2_.stride = c.hidden_dim;
+  logits_.stride = c.vocab_size;
+  rope_cos_.stride = rope_sin_.stride = d.rope_dims / 2;
+  in_proj_.stride = InProjRows(c, d);
+  ssm_u_.stride = ssm_dt_.stride = ssm_y_.stride = d.ssm_inner;
+  ssm_params_.stride = d.ssm_inner != 0 ? d.ssm_dt_rank + 2 * d.ssm_state : 0;
+}
+
 template <typename Visit>
 void Engine::ForEachBuffer(Visit&& visit) {
   const image::ModelConfig& c = config_;
   const image::ModelDetail& d = detail_;
-  const uint32_t q_dim = c.n_heads * c.head_dim;
-  const uint32_t attn_out = c.n_heads * d.value_head_dim;
-  const uint32_t widest_input = Max(Max(Max(c.dim, c.hidden_dim), Max(q_dim, attn_out)), d.ssm_inner);
+  const uint32_t widest_input = Max(Max(Max(c.dim, c.hidden_dim), Max(q_.stride, xb_.stride)), d.ssm_inner);
   visit(layers_, c.n_layers);
   visit(kv_first_, c.n_layers);
-  visit(x_, c.dim);
-  visit(xb_, Max(c.dim, attn_out));
-  visit(xb2_, c.dim);
-  visit(q_, q_dim);
-  visit(k_, c.n_kv_heads * c.head_dim);
-  visit(v_, c.n_kv_heads * d.value_head_dim);
+  for (Rows* rows : {&x_, &xb_, &xb2_, &q_, &k_, &v_, &hb_, &hb2_, &logits_, &rope_cos_, &rope_sin_, &in_proj_,
+                     &ssm_u_, &ssm_params_, &ssm_dt_, &ssm_y_}) {
+    visit(rows->data, static_cast<size_t>(batch_) * rows->stride);
+  }
   visit(kv_row_, Max(c.head_dim, d.value_head_dim));
-  visit(hb_, c.hidden_dim);
-  visit(hb2_, c.hidden_dim);
   visit(att_, static_cast<size_t>(QueryGroup(c)) * (d.meta_tokens + context_));
-  visit(logits_, c.vocab_size);
   visit(row_, widest_input);
-  visit(rope_cos_, d.rope_dims / 2);
-  visit(rope_sin_, d.rope_dims / 2);
-  const bool ssm = d.ssm_inner != 0;
-  visit(in_proj_, InProjRows(c, d));
-  visit(ssm_u_, d.ssm_inner);
-  visit(ssm_params_, ssm ? d.ssm_dt_rank + 2 * d.ssm_state : 0);
-  visit(ssm_dt_, d.ssm_inner);
-  visit(ssm_y_, d.ssm_inner);
 }
 
 namespace {
 
 // Cached position rows of every owning layer together.
-size_t CachedRows(const image::ModelConfig& c, const image::ModelDetail& d, uint32_t positions) {
+size_t CachedRows(const image::ModelConfig& c, const image::ModelDetail& d, uint32_t positions, uint32_t batch) {
   size_t rows = 0;
   for (uint32_t l = 0; l < c.n_layers; ++l) {
-    if (image::OwnsKv(d, l)) rows += CachedPositions(d, l, positions);
+    if (image::OwnsKv(d, l)) rows += CachedPositions(d, l, positions, batch);
   }
   return rows;
 }
@@ -102,32 +109,36 @@ size_t SsmStateFloats(const image::ModelConfig& c, const image::ModelDetail& d) 
 }  // namespace
 
 size_t Engine::KvBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions,
-                       KvFormat format) {
-  const size_t vectors = CachedRows(config, detail, positions) * config.n_kv_heads;
+                       KvFormat format, uint32_t batch) {
+  const size_t vectors = CachedRows(config, detail, positions, batch) * config.n_kv_heads;
   const size_t scale_bytes = format == KvFormat::kInt8 ? sizeof(float) : 0;
   const size_t cache = vectors * ((config.head_dim + detail.value_head_dim) * KvElementBytes(format) + 2 * scale_bytes);
   return cache + SsmStateFloats(config, detail) * sizeof(float);
 }
 
-size_t Engine::ArenaBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions) {
+size_t Engine::ArenaBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions,
+                          uint32_t batch) {
   Engine sizing;
   sizing.config_ = config;
   sizing.detail_ = detail;
   sizing.context_ = positions;
+  sizing.batch_ = batch;
+  sizing.SetWidths();
   size_t bytes = Arena::kStartPadding;
   sizing.ForEachBuffer([&bytes]<typename T>(T*&, size_t count) { bytes += Arena::Footprint<T>(count); });
   return bytes;
 }
 
 Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std::span<uint8_t> kv,
-                    KvFormat format) {
+                    KvFormat format, uint32_t batch) {
   image_ = nullptr;  // Forward refuses to run until Init succeeds
   config_ = image.model();
   detail_ = image.detail();
   if (Status s = image::ValidateModelConfig(config_); !s.ok()) return s;
   if (Status s = image::ValidateModelDetail(config_, detail_); !s.ok()) return s;
   if (KvElementBytes(format) == 0) return Error(StatusCode::kInvalidValue, "unknown KV cache format");
-  if (KvBytes(config_, detail_, 1, format) > kv.size()) return Error(StatusCode::kTooLarge, "KV cache holds no position");
+  if (batch == 0) return Error(StatusCode::kInvalidValue, "batch of no tokens");
+  if (KvBytes(config_, detail_, 1, format, batch) > kv.size()) return Error(StatusCode::kTooLarge, "KV cache holds no position");
   if (reinterpret_cast<uintptr_t>(kv.data()) % alignof(float) != 0) {
     return Error(StatusCode::kInvalidValue, "KV cache is not float-aligned");
   }
@@ -139,18 +150,20 @@ Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std
   uint32_t fits = 1, beyond = config_.seq_len + 1;
   while (beyond - fits > 1) {
     const uint32_t middle = fits + (beyond - fits) / 2;
-    if (KvBytes(config_, detail_, middle, format) <= kv.size()) {
+    if (KvBytes(config_, detail_, middle, format, batch) <= kv.size()) {
       fits = middle;
     } else {
       beyond = middle;
     }
   }
   context_ = fits;
-  if (arena.size() < ArenaBytes(config_, detail_, context_)) return Error(StatusCode::kTooLarge, "engine arena too small");
+  batch_ = batch;
+  SetWidths();
+  if (arena.size() < ArenaBytes(config_, detail_, context_, batch_)) return Error(StatusCode::kTooLarge, "engine arena too small");
   kv_format_ = format;
   // int8: both scale arrays first (they keep the float alignment), then the
   // codes; the SSM state (f32) leads for the same reason.
-  const size_t rows = CachedRows(config_, detail_, context_) * config_.n_kv_heads;
+  const size_t rows = CachedRows(config_, detail_, context_, batch_) * config_.n_kv_heads;
   uint8_t* next = kv.data();
   conv_state_ = ssm_state_ = nullptr;
   if (detail_.ssm_inner != 0) {
@@ -174,7 +187,7 @@ Status Engine::Init(const image::ImageView& image, std::span<uint8_t> arena, std
   for (uint32_t l = 0; l < config_.n_layers; ++l) {
     if (!image::OwnsKv(detail_, l)) continue;
     kv_first_[l] = first;
-    first += CachedPositions(detail_, l, context_);
+    first += CachedPositions(detail_, l, context_, batch_);
   }
   for (uint32_t l = 0; l < config_.n_layers; ++l) kv_first_[l] = kv_first_[detail_.kv_source[l]];
   if (Status s = FindTensors(image); !s.ok()) return s;
@@ -217,50 +230,66 @@ const float* Engine::Params(const image::TensorEntry& t) {
   return reinterpret_cast<const float*>(image_->blob(t.data).data());
 }
 
-void Engine::MatVec(const image::TensorEntry& t, const float* in, float* out) {
-  qmc::MatVec(*image_, t, in, out, row_);
+void Engine::MatMul(const Layer& layer, image::Role role, Rows in, Rows out, uint32_t n) {
+  const uint16_t index = layer.tensor[static_cast<uint32_t>(role)];
+  const image::TensorEntry t = image_->tensor(index);
+  if (observer_ != nullptr) observer_(observer_context_, index, in.data, in.stride, n);
+  if (n == 1) {
+    qmc::MatVec(*image_, t, in.data, out.data, row_);
+  } else {
+    qmc::MatMul(*image_, t, in.data, in.stride, out.data, out.stride, n, row_);
+  }
   AddTensorTraffic(*image_, t, traffic_);
 }
 
-void Engine::AddBias(float* x, const image::TensorEntry& bias) {
+void Engine::AddBias(Rows x, const image::TensorEntry& bias, uint32_t n) {
   const float* b = Params(bias);
-  for (uint32_t i = 0; i < bias.cols; ++i) x[i] += b[i];
+  for (uint32_t t = 0; t < n; ++t) {
+    for (uint32_t i = 0; i < bias.cols; ++i) x[t][i] += b[i];
+  }
 }
 
-void Engine::RmsNorm(float* out, const float* in, const image::TensorEntry& weight, uint32_t n) {
+void Engine::RmsNorm(Rows out, Rows in, const image::TensorEntry& weight, uint32_t width, uint32_t n) {
   const float* w = Params(weight);
-  float ss = 0.0f;
-  for (uint32_t i = 0; i < n; ++i) ss += in[i] * in[i];
-  const float scale = 1.0f / sqrtf(ss / static_cast<float>(n) + config_.norm_eps);
-  for (uint32_t i = 0; i < n; ++i) out[i] = w[i] * (scale * in[i]);
+  for (uint32_t t = 0; t < n; ++t) {
+    const float* x = in[t];
+    float ss = 0.0f;
+    for (uint32_t i = 0; i < width; ++i) ss += x[i] * x[i];
+    const float scale = 1.0f / sqrtf(ss / static_cast<float>(width) + config_.norm_eps);
+    for (uint32_t i = 0; i < width; ++i) out[t][i] = w[i] * (scale * x[i]);
+  }
 }
 
-void Engine::LayerNorm(float* out, const float* in, const image::TensorEntry& weight, const image::TensorEntry& bias,
+void Engine::LayerNorm(Rows out, Rows in, const image::TensorEntry& weight, const image::TensorEntry& bias,
                        uint32_t n) {
   const float* w = Params(weight);
   const float* b = Params(bias);
-  float mean = 0.0f;
-  for (uint32_t i = 0; i < n; ++i) mean += in[i];
-  mean /= static_cast<float>(n);
-  float variance = 0.0f;
-  for (uint32_t i = 0; i < n; ++i) variance += (in[i] - mean) * (in[i] - mean);
-  const float scale = 1.0f / sqrtf(variance / static_cast<float>(n) + config_.norm_eps);
-  for (uint32_t i = 0; i < n; ++i) out[i] = w[i] * ((in[i] - mean) * scale) + b[i];
+  const uint32_t width = weight.cols;
+  for (uint32_t t = 0; t < n; ++t) {
+    const float* x = in[t];
+    float mean = 0.0f;
+    for (uint32_t i = 0; i < width; ++i) mean += x[i];
+    mean /= static_cast<float>(width);
+    float variance = 0.0f;
+    for (uint32_t i = 0; i < width; ++i) variance += (x[i] - mean) * (x[i] - mean);
+    const float scale = 1.0f / sqrtf(variance / static_cast<float>(width) + config_.norm_eps);
+    for (uint32_t i = 0; i < width; ++i) out[t][i] = w[i] * ((x[i] - mean) * scale) + b[i];
+  }
 }
 
-const float* Engine::Logits(const float* normed) {
+const float* Engine::Logits(uint32_t n) {
   const bool shared = (config_.flags & image::kModelSharedClassifier) != 0;
-  MatVec(Tensor(globals_, shared ? image::Role::kTokenEmbd : image::Role::kOutput), normed, logits_);
+  MatMul(globals_, shared ? image::Role::kTokenEmbd : image::Role::kOutput, x_, logits_, n);
   if (globals_.tensor[static_cast<uint32_t>(image::Role::kOutputBias)] != kAbsent) {
-    AddBias(logits_, Tensor(globals_, image::Role::kOutputBias));
+    AddBias(logits_, Tensor(globals_, image::Role::kOutputBias), n);
   }
-  return logits_;
+  return logits_.data;
 }
 
 // Frequency i of rope_dims / 2 is theta^(-2i / rope_dims); llama3 scaling
 // divides the low frequencies by the factor and blends the middle band
 // (HF modeling_rope_utils.py, _compute_llama3_parameters).
-void Engine::SetRope(uint32_t pos) {
+void Engine::SetRope(uint32_t t, uint32_t pos) {
   const image::ModelDetail& d = detail_;
   const bool llama3 = d.rope_scaling == static_cast<uint32_t>(image::RopeScaling::kLlama3);
   constexpr float kTwoPi = 6.283185307179586f;
@@ -278,20 +307,24 @@ void Engine::SetRope(uint32_t pos) {
       }
     }
     const float angle = static_cast<float>(pos) * frequency;
-    rope_cos_[i] = cosf(angle);
-    rope_sin_[i] = sinf(angle);
+    rope_cos_[t][i] = cosf(angle);
+    rope_sin_[t][i] = sinf(angle);
   }
 }
 
 // RoPE, interleaved: pair (2i, 2i+1) of the first rope_dims dims of every
 // head turns by the position's angle for frequency i; the rest pass through.
-void Engine::Rotate(float* vectors, uint32_t heads) const {
-  for (uint32_t h = 0; h < heads; ++h) {
-    float* v = vectors + h * config_.head_dim;
-    for (uint32_t i = 0; i < detail_.rope_dims / 2; ++i) {
-      const float v0 = v[2 * i], v1 = v[2 * i + 1];
-      v[2 * i] = v0 * rope_cos_[i] - v1 * rope_sin_[i];
-      v[2 * i + 1] = v0 * rope_sin_[i] + v1 * rope_cos_[i];
+void Engine::Rotate(Rows vectors, uint32_t heads, uint32_t n) const {
+  for (uint32_t t = 0; t < n; ++t) {
+    const float* cos = rope_cos_[t];
+    const float* sin = rope_sin_[t];
+    for (uint32_t h = 0; h < heads; ++h) {
+      float* v = vectors[t] + h * config_.head_dim;
+      for (uint32_t i = 0; i < detail_.rope_dims / 2; ++i) {
+        const float v0 = v[2 * i], v1 = v[2 * i + 1];
+        v[2 * i] = v0 * cos[i] - v1 * sin[i];
+        v[2 * i + 1] = v0 * sin[i] + v1 * cos[i];
+      }
     }
   }
 }
@@ -301,11 +334,12 @@ size_t Engine::KvRowBytes(uint32_t width) const {
 }
 
 // A windowed layer's positions past the meta tokens go round a ring of
-// attn_window slots: position p overwrites p - attn_window, which no later
-// position sees.
+// attn_window + batch - 1 slots: position p overwrites p - (ring size), which
+// no position of p's batch or later sees.
 size_t Engine::KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const {
   const uint32_t meta = detail_.meta_tokens;
-  const uint32_t slot = Windowed(detail_, layer) && pos >= meta ? meta + (pos - meta) % detail_.attn_window : pos;
+  const uint32_t slot =
+      Windowed(detail_, layer) && pos >= meta ? meta + (pos - meta) % RingPositions(detail_, batch_) : pos;
   return (static_cast<size_t>(kv_first_[layer]) + slot) * config_.n_kv_heads + kv_head;
 }
 
@@ -336,9 +370,9 @@ void Engine::StoreRows(const float* in, uint8_t* cache, float* scales, size_t fi
   }
 }
 
-void Engine::StoreKv(uint32_t layer, uint32_t pos) {
-  StoreRows(k_, key_cache_, key_scales_, KvRow(layer, pos, 0), config_.head_dim);
-  StoreRows(v_, value_cache_, value_scales_, KvRow(layer, pos, 0), detail_.value_head_dim);
+void Engine::StoreKv(uint32_t layer, uint32_t pos, uint32_t t) {
+  StoreRows(k_[t], key_cache_, key_scales_, KvRow(layer, pos, 0), config_.head_dim);
+  StoreRows(v_[t], value_cache_, value_scales_, KvRow(layer, pos, 0), detail_.value_head_dim);
 }
 
 const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t row, uint32_t n, float* scratch) {
@@ -365,8 +399,8 @@ const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t ro
 // once and used by every query head of its group. Each head's scores and
 // weighted sum are the same operations in the same order as one head at a
 // time. A layer without global attention sees the meta tokens and the last
-// attn_window positions. Writes the heads' outputs to xb_.
-void Engine::Attention(uint32_t layer, uint32_t pos) {
+// attn_window positions. Writes the heads' outputs to row t of xb_.
+void Engine::Attention(uint32_t layer, uint32_t pos, uint32_t t) {
   const uint32_t head_dim = config_.head_dim;
   const uint32_t value_dim = detail_.value_head_dim;
   const uint32_t group = QueryGroup(config_);
@@ -382,8 +416,8 @@ void Engine::Attention(uint32_t layer, uint32_t pos) {
   const uint32_t visible = meta_end + (pos + 1 - window_start);
   auto position = [&](uint32_t n) { return n < meta_end ? n : window_start + (n - meta_end); };
   for (uint32_t kv_head = 0; kv_head < config_.n_kv_heads; ++kv_head) {
-    const float* q = q_ + static_cast<size_t>(kv_head) * group * head_dim;
-    float* out = xb_ + static_cast<size_t>(kv_head) * group * value_dim;
+    const float* q = q_[t] + static_cast<size_t>(kv_head) * group * head_dim;
+    float* out = xb_[t] + static_cast<size_t>(kv_head) * group * value_dim;
     for (uint32_t n = 0; n < visible; ++n) {
       const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, position(n), kv_head), head_dim, kv_row_);
       for (uint32_t j = 0; j < group; ++j) {
@@ -406,20 +440,27 @@ void Engine::Attention(uint32_t layer, uint32_t pos) {
   }
 }
 
-const float* Engine::Forward(uint32_t token, uint32_t pos) {
-  if (image_ == nullptr || token >= config_.vocab_size || pos >= context_) return nullptr;
+const float* Engine::Forward(uint32_t token, uint32_t pos) { return Forward(&token, 1, pos); }
+
+const float* Engine::Forward(const uint32_t* tokens, uint32_t count, uint32_t pos) {
+  if (image_ == nullptr || count == 0 || count > batch_ || pos >= context_ || count > context_ - pos) return nullptr;
+  for (uint32_t t = 0; t < count; ++t) {
+    if (tokens[t] >= config_.vocab_size) return nullptr;
+  }
   const bool hymba = config_.arch == static_cast<uint32_t>(image::Arch::kHymba);
   if (hymba && pos == 0) RunMetaTokens();
   const image::TensorEntry embedding = Tensor(globals_, image::Role::kTokenEmbd);
-  if (!LookupRow(*image_, embedding, token, x_).ok()) return nullptr;
-  AddRowTraffic(*image_, embedding, token, 1, traffic_);
   const uint32_t at = detail_.meta_tokens + pos;  // the cache and RoPE position
-  SetRope(at);
+  for (uint32_t t = 0; t < count; ++t) {
+    if (!LookupRow(*image_, embedding, tokens[t], x_[t]).ok()) return nullptr;
+    AddRowTraffic(*image_, embedding, tokens[t], 1, traffic_);
+    SetRope(t, at + t);
+  }
   switch (static_cast<image::Arch>(config_.arch)) {
     case image::Arch::kLlama:
-    case image::Arch::kQwen2: return ForwardLlama(at);
-    case image::Arch::kPhi: return ForwardPhi(at);
-    case image::Arch::kHymba: return ForwardHymba(at);
+    case image::Arch::kQwen2: return ForwardLlama(at, count);
+    case image::Arch::kPhi: return ForwardPhi(at, count);
+    case image::Arch::kHymba: return ForwardHymba(at, count);
   }
   return nullptr;
 }

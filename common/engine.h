@@ -6,10 +6,16 @@
 // the shared steps declared here.
 //
 // Memory is the caller's: activations and scratch come from an arena span of
-// ArenaBytes(config, detail, context), the KV cache and any recurrent state
-// from a span of KvBytes(config, detail, context, format) (the DRAM window on
-// the device). Both follow from the image's header and model detail, and
-// from the context the caller serves, not the model's maximum.
+// ArenaBytes(config, detail, context, batch), the KV cache and any recurrent
+// state from a span of KvBytes(config, detail, context, format, batch) (the
+// DRAM window on the device). Both follow from the image's header and model
+// detail, and from the context the caller serves, not the model's maximum.
+//
+// An engine runs up to `batch` consecutive tokens per Forward call (a window
+// at once, for evaluation and calibration): every matrix multiplies all of
+// them while its weights are read once (MatMul), and what is sequential in
+// the tokens (the KV cache, attention, the SSM scan) runs token by token
+// inside. A device runs batch 1.
 //
 // Positions are the caller's: 0 is a sequence's first token, and context()
 // and the `positions` of KvBytes and ArenaBytes count the caller's
@@ -69,26 +75,44 @@ class Engine {
   // positions and the meta tokens, then the recurrent (SSM) state of every
   // layer, in f32. A sliding-window layer's cache holds the meta tokens and
   // a ring of at most attn_window positions.
+  // A windowed layer's ring holds batch - 1 positions more, so the last
+  // token of a batch does not overwrite what the first still attends to.
   static size_t KvBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions,
-                        KvFormat format = KvFormat::kF32);
-  // Activations and scratch for a context of `positions` positions.
-  static size_t ArenaBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions);
+                        KvFormat format = KvFormat::kF32, uint32_t batch = 1);
+  // Activations and scratch for a context of `positions` positions and
+  // `batch` tokens per Forward.
+  static size_t ArenaBytes(const image::ModelConfig& config, const image::ModelDetail& detail, uint32_t positions,
+                           uint32_t batch = 1);
 
   // `image` must have passed Validate(); it, `arena` and `kv` must outlive
   // the engine. The context is as many positions as `kv` holds in `format`
   // (the most whose KvBytes fit), at most the model's seq_len; `arena` must
-  // hold ArenaBytes for it.
+  // hold ArenaBytes for it and `batch` (at least 1).
   Status Init(const image::ImageView& image, std::span<uint8_t> arena, std::span<uint8_t> kv,
-              KvFormat format = KvFormat::kF32);
+              KvFormat format = KvFormat::kF32, uint32_t batch = 1);
 
   // Runs `token` at position `pos` (positions 0..pos-1 having run before;
   // position 0 starts a sequence) and returns vocab_size logits, valid until
   // the next call; nullptr when the token or the position is out of range.
   const float* Forward(uint32_t token, uint32_t pos);
+  // Runs `count` (1..batch) tokens at positions pos..pos+count-1 and returns
+  // count x vocab_size logits, one row per token; the same values as count
+  // one-token calls up to f32 rounding (MatMul sums in another order).
+  const float* Forward(const uint32_t* tokens, uint32_t count, uint32_t pos);
+
+  // Called with the inputs of every matrix product before it runs: the
+  // directory index of the tensor, `count` input rows of t.cols floats
+  // `stride` apart. Calibration reads the activations this way.
+  using InputObserver = void (*)(void* context, uint32_t tensor, const float* in, size_t stride, uint32_t count);
+  void Observe(InputObserver observer, void* context) {
+    observer_ = observer;
+    observer_context_ = context;
+  }
 
   const image::ModelConfig& config() const { return config_; }
   const image::ModelDetail& detail() const { return detail_; }
   uint32_t context() const { return context_; }
+  uint32_t batch() const { return batch_; }
   KvFormat kv_format() const { return kv_format_; }
   const Arena& arena() const { return arena_; }
 
@@ -109,7 +133,15 @@ class Engine {
   struct Layer {
     uint16_t tensor[image::kRoleCount];
   };
+  // A buffer of one row per token of a batch.
+  struct Rows {
+    float* data = nullptr;
+    uint32_t stride = 0;  // floats per row
+    float* operator[](uint32_t t) const { return data + static_cast<size_t>(t) * stride; }
+  };
 
+  // Sets every Rows stride from the config, detail and batch.
+  void SetWidths();
   // Calls visit(pointer, count) for every arena buffer, in arena order: the
   // one list both ArenaBytes and Init walk.
   template <typename Visit>
@@ -117,36 +149,38 @@ class Engine {
   Status FindTensors(const image::ImageView& image);
   image::TensorEntry Tensor(const Layer& layer, image::Role role) const;
 
-  // One pass per family, each in its own file; x_ holds the token's
-  // embedding, `pos` is its cache position and the RoPE tables are set for it.
-  const float* ForwardLlama(uint32_t pos);  // common/forward_llama.cpp
-  const float* ForwardPhi(uint32_t pos);    // common/forward_phi.cpp
-  const float* ForwardHymba(uint32_t pos);  // common/forward_hymba.cpp
+  // One pass per family, each in its own file; x_ holds the tokens'
+  // embeddings, `pos` is the first one's cache position and the RoPE tables
+  // are set for every one.
+  const float* ForwardLlama(uint32_t pos, uint32_t n);  // common/forward_llama.cpp
+  const float* ForwardPhi(uint32_t pos, uint32_t n);    // common/forward_phi.cpp
+  const float* ForwardHymba(uint32_t pos, uint32_t n);  // common/forward_hymba.cpp
   // Hymba's steps (common/forward_hymba.cpp).
   void RunMetaTokens();
-  void HymbaLayers(uint32_t pos);
-  void HymbaMixer(uint32_t layer, uint32_t pos);
-  void SsmStep(uint32_t layer, const float* xs, const float* z);
-  void HymbaFeedForward(const Layer& layer);
+  void HymbaLayers(uint32_t pos, uint32_t n);
+  void HymbaMixer(uint32_t layer, uint32_t pos, uint32_t n);
+  void SsmStep(uint32_t layer, uint32_t n);
+  void HymbaFeedForward(const Layer& layer, uint32_t n);
 
-  // The shared steps (common/engine.cpp).
+  // The shared steps (common/engine.cpp), each over the first n rows.
   // A norm's, bias's or SSM vector's values, counted as read.
   const float* Params(const image::TensorEntry& t);
-  void MatVec(const image::TensorEntry& t, const float* in, float* out);
-  void AddBias(float* x, const image::TensorEntry& bias);
-  void RmsNorm(float* out, const float* in, const image::TensorEntry& weight, uint32_t n);
-  void LayerNorm(float* out, const float* in, const image::TensorEntry& weight, const image::TensorEntry& bias,
-                 uint32_t n);
+  // out = W in for the first n rows, W the layer's tensor of `role`.
+  void MatMul(const Layer& layer, image::Role role, Rows in, Rows out, uint32_t n);
+  void AddBias(Rows x, const image::TensorEntry& bias, uint32_t n);
+  void RmsNorm(Rows out, Rows in, const image::TensorEntry& weight, uint32_t width, uint32_t n);
+  void LayerNorm(Rows out, Rows in, const image::TensorEntry& weight, const image::TensorEntry& bias, uint32_t n);
   // The classifier (and its bias, if the family has one) on the normed x_.
-  const float* Logits(const float* normed);
-  // Angles of every rotated pair at `pos`, with the image's RoPE scaling.
-  void SetRope(uint32_t pos);
-  void Rotate(float* vectors, uint32_t heads) const;
-  // Caches k_ and v_ as position `pos` of `layer`'s cache.
-  void StoreKv(uint32_t layer, uint32_t pos);
-  // Attention of q_ over `layer`'s KV source up to `pos`, into xb_
-  // (n_heads x value_head_dim).
-  void Attention(uint32_t layer, uint32_t pos);
+  const float* Logits(uint32_t n);
+  // Row t of the RoPE tables: the angles of every rotated pair at `pos`,
+  // with the image's RoPE scaling.
+  void SetRope(uint32_t t, uint32_t pos);
+  void Rotate(Rows vectors, uint32_t heads, uint32_t n) const;
+  // Caches row t of k_ and v_ as position `pos` of `layer`'s cache.
+  void StoreKv(uint32_t layer, uint32_t pos, uint32_t t);
+  // Attention of row t of q_ over `layer`'s KV source up to `pos`, into row
+  // t of xb_ (n_heads x value_head_dim).
+  void Attention(uint32_t layer, uint32_t pos, uint32_t t);
   // Cache row of (layer's KV source, cache position, KV head) in the key or value cache.
   size_t KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const;
   // Stores `count` KV heads of `width` values at `first_row` onwards.
@@ -163,34 +197,39 @@ class Engine {
   uint32_t kv_dim_ = 0;     // keys of every KV head
   uint32_t value_dim_ = 0;  // values of every KV head
   uint32_t context_ = 0;  // the caller's positions
+  uint32_t batch_ = 1;
   KvFormat kv_format_ = KvFormat::kF32;
   Arena arena_;
   ReadCounter traffic_{};
+  InputObserver observer_ = nullptr;
+  void* observer_context_ = nullptr;
 
   Layer globals_{};
   Layer* layers_ = nullptr;
   uint32_t* kv_first_ = nullptr;  // per layer: the first cached position row of its KV source's cache
 
-  float* x_ = nullptr;       // the residual stream, dim
-  float* xb_ = nullptr;      // normed input / attention output, max(dim, n_heads x value_head_dim)
-  float* xb2_ = nullptr;     // a block's output before the residual add, dim
-  float* q_ = nullptr;       // q_dim
-  float* k_ = nullptr;       // this position's key and value before they are cached
-  float* v_ = nullptr;
-  float* kv_row_ = nullptr;  // one cached key or value decoded, max(head_dim, value_head_dim)
-  float* hb_ = nullptr;      // FFN hidden, hidden_dim
-  float* hb2_ = nullptr;     // FFN up, hidden_dim
-  float* att_ = nullptr;     // attention weights of one KV head's query group, [group][context]
-  float* logits_ = nullptr;  // vocab_size
-  float* row_ = nullptr;     // one dequantized weight row, the widest input
-  float* rope_cos_ = nullptr;  // per rotated pair at the current position, rope_dims / 2
-  float* rope_sin_ = nullptr;
+  // Per token of a batch:
+  Rows x_;       // the residual stream, dim
+  Rows xb_;      // normed input / attention output, max(dim, n_heads x value_head_dim)
+  Rows xb2_;     // a block's output before the residual add, dim
+  Rows q_;       // q_dim
+  Rows k_;       // this position's key and value before they are cached
+  Rows v_;
+  Rows hb_;      // FFN hidden, hidden_dim
+  Rows hb2_;     // FFN up, hidden_dim
+  Rows logits_;  // vocab_size
+  Rows rope_cos_;  // per rotated pair at the token's position, rope_dims / 2
+  Rows rope_sin_;
   // Hymba's mixer (empty for the other families).
-  float* in_proj_ = nullptr;     // [q | k | v (owners) | xs | z], the widest in_proj
-  float* ssm_u_ = nullptr;       // the conv's output, ssm_inner
-  float* ssm_params_ = nullptr;  // x_proj's [dt | B | C], ssm_dt_rank + 2 ssm_state
-  float* ssm_dt_ = nullptr;      // dt_proj's output, ssm_inner
-  float* ssm_y_ = nullptr;       // the SSM's output, ssm_inner
+  Rows in_proj_;     // [q | k | v (owners) | xs | z], the widest in_proj
+  Rows ssm_u_;       // the conv's output, ssm_inner
+  Rows ssm_params_;  // x_proj's [dt | B | C], ssm_dt_rank + 2 ssm_state
+  Rows ssm_dt_;      // dt_proj's output, ssm_inner
+  Rows ssm_y_;       // the SSM's output, ssm_inner
+  // Shared by the tokens:
+  float* kv_row_ = nullptr;  // one cached key or value decoded, max(head_dim, value_head_dim)
+  float* att_ = nullptr;     // attention weights of one KV head's query group, [group][context]
+  float* row_ = nullptr;     // one dequantized weight row, the widest input
   // [owning layer][cached position][KV head][head_dim or value_head_dim]
   // elements of the format (an owning layer caches CachedPositions of them);
   // int8 rows have their scales, [owning layer][cached position][KV head],

@@ -9,37 +9,47 @@ namespace qmc {
 
 using image::Role;
 
-const float* Engine::ForwardLlama(uint32_t pos) {
+const float* Engine::ForwardLlama(uint32_t pos, uint32_t n) {
   const image::ModelConfig& c = config_;
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const Layer& layer = layers_[l];
-    // Attention block: this position's key and value are cached first.
-    RmsNorm(xb_, x_, Tensor(layer, Role::kAttnNorm), c.dim);
-    MatVec(Tensor(layer, Role::kQ), xb_, q_);
-    MatVec(Tensor(layer, Role::kK), xb_, k_);
-    MatVec(Tensor(layer, Role::kV), xb_, v_);
+    // Attention block: each position's key and value are cached before it attends.
+    RmsNorm(xb_, x_, Tensor(layer, Role::kAttnNorm), c.dim, n);
+    MatMul(layer, Role::kQ, xb_, q_, n);
+    MatMul(layer, Role::kK, xb_, k_, n);
+    MatMul(layer, Role::kV, xb_, v_, n);
     if ((c.flags & image::kModelQkvBias) != 0) {
-      AddBias(q_, Tensor(layer, Role::kQBias));
-      AddBias(k_, Tensor(layer, Role::kKBias));
-      AddBias(v_, Tensor(layer, Role::kVBias));
+      AddBias(q_, Tensor(layer, Role::kQBias), n);
+      AddBias(k_, Tensor(layer, Role::kKBias), n);
+      AddBias(v_, Tensor(layer, Role::kVBias), n);
     }
-    Rotate(q_, c.n_heads);
-    Rotate(k_, c.n_kv_heads);
-    StoreKv(l, pos);
-    Attention(l, pos);
-    MatVec(Tensor(layer, Role::kAttnOut), xb_, xb2_);
-    for (uint32_t i = 0; i < c.dim; ++i) x_[i] += xb2_[i];
+    Rotate(q_, c.n_heads, n);
+    Rotate(k_, c.n_kv_heads, n);
+    for (uint32_t t = 0; t < n; ++t) {
+      StoreKv(l, pos + t, t);
+      Attention(l, pos + t, t);
+    }
+    MatMul(layer, Role::kAttnOut, xb_, xb2_, n);
+    for (uint32_t t = 0; t < n; ++t) {
+      for (uint32_t i = 0; i < c.dim; ++i) x_[t][i] += xb2_[t][i];
+    }
 
     // SwiGLU feed-forward block: down(silu(gate x) * up x).
-    RmsNorm(xb_, x_, Tensor(layer, Role::kFfnNorm), c.dim);
-    MatVec(Tensor(layer, Role::kGate), xb_, hb_);
-    MatVec(Tensor(layer, Role::kUp), xb_, hb2_);
-    for (uint32_t i = 0; i < c.hidden_dim; ++i) hb_[i] = hb_[i] / (1.0f + expf(-hb_[i])) * hb2_[i];
-    MatVec(Tensor(layer, Role::kDown), hb_, xb2_);
-    for (uint32_t i = 0; i < c.dim; ++i) x_[i] += xb2_[i];
+    RmsNorm(xb_, x_, Tensor(layer, Role::kFfnNorm), c.dim, n);
+    MatMul(layer, Role::kGate, xb_, hb_, n);
+    MatMul(layer, Role::kUp, xb_, hb2_, n);
+    for (uint32_t t = 0; t < n; ++t) {
+      float* h = hb_[t];
+      const float* up = hb2_[t];
+      for (uint32_t i = 0; i < c.hidden_dim; ++i) h[i] = h[i] / (1.0f + expf(-h[i])) * up[i];
+    }
+    MatMul(layer, Role::kDown, hb_, xb2_, n);
+    for (uint32_t t = 0; t < n; ++t) {
+      for (uint32_t i = 0; i < c.dim; ++i) x_[t][i] += xb2_[t][i];
+    }
   }
-  RmsNorm(x_, x_, Tensor(globals_, Role::kOutputNorm), c.dim);
-  return Logits(x_);
+  RmsNorm(x_, x_, Tensor(globals_, Role::kOutputNorm), c.dim, n);
+  return Logits(n);
 }
 
 }  // namespace qmc

@@ -10,40 +10,47 @@ namespace qmc {
 
 using image::Role;
 
-const float* Engine::ForwardPhi(uint32_t pos) {
+const float* Engine::ForwardPhi(uint32_t pos, uint32_t n) {
   const image::ModelConfig& c = config_;
   constexpr float kSqrtTwoOverPi = 0.7978845608028654f;
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const Layer& layer = layers_[l];
-    LayerNorm(xb_, x_, Tensor(layer, Role::kAttnNorm), Tensor(layer, Role::kAttnNormBias), c.dim);
-    MatVec(Tensor(layer, Role::kQ), xb_, q_);
-    AddBias(q_, Tensor(layer, Role::kQBias));
-    MatVec(Tensor(layer, Role::kK), xb_, k_);
-    AddBias(k_, Tensor(layer, Role::kKBias));
-    MatVec(Tensor(layer, Role::kV), xb_, v_);
-    AddBias(v_, Tensor(layer, Role::kVBias));
+    LayerNorm(xb_, x_, Tensor(layer, Role::kAttnNorm), Tensor(layer, Role::kAttnNormBias), n);
+    MatMul(layer, Role::kQ, xb_, q_, n);
+    AddBias(q_, Tensor(layer, Role::kQBias), n);
+    MatMul(layer, Role::kK, xb_, k_, n);
+    AddBias(k_, Tensor(layer, Role::kKBias), n);
+    MatMul(layer, Role::kV, xb_, v_, n);
+    AddBias(v_, Tensor(layer, Role::kVBias), n);
     // fc1 reads the normed input before Attention overwrites xb_.
-    MatVec(Tensor(layer, Role::kUp), xb_, hb_);
-    AddBias(hb_, Tensor(layer, Role::kUpBias));
+    MatMul(layer, Role::kUp, xb_, hb_, n);
+    AddBias(hb_, Tensor(layer, Role::kUpBias), n);
 
-    Rotate(q_, c.n_heads);
-    Rotate(k_, c.n_kv_heads);
-    StoreKv(l, pos);
-    Attention(l, pos);
-    MatVec(Tensor(layer, Role::kAttnOut), xb_, xb2_);
-    AddBias(xb2_, Tensor(layer, Role::kAttnOutBias));
+    Rotate(q_, c.n_heads, n);
+    Rotate(k_, c.n_kv_heads, n);
+    for (uint32_t t = 0; t < n; ++t) {
+      StoreKv(l, pos + t, t);
+      Attention(l, pos + t, t);
+    }
+    MatMul(layer, Role::kAttnOut, xb_, xb2_, n);
+    AddBias(xb2_, Tensor(layer, Role::kAttnOutBias), n);
 
     // gelu_new (the tanh approximation), then fc2 into the free xb_.
-    for (uint32_t i = 0; i < c.hidden_dim; ++i) {
-      const float u = hb_[i];
-      hb_[i] = 0.5f * u * (1.0f + tanhf(kSqrtTwoOverPi * (u + 0.044715f * u * u * u)));
+    for (uint32_t t = 0; t < n; ++t) {
+      float* h = hb_[t];
+      for (uint32_t i = 0; i < c.hidden_dim; ++i) {
+        const float u = h[i];
+        h[i] = 0.5f * u * (1.0f + tanhf(kSqrtTwoOverPi * (u + 0.044715f * u * u * u)));
+      }
     }
-    MatVec(Tensor(layer, Role::kDown), hb_, xb_);
-    AddBias(xb_, Tensor(layer, Role::kDownBias));
-    for (uint32_t i = 0; i < c.dim; ++i) x_[i] = (xb2_[i] + xb_[i]) + x_[i];
+    MatMul(layer, Role::kDown, hb_, xb_, n);
+    AddBias(xb_, Tensor(layer, Role::kDownBias), n);
+    for (uint32_t t = 0; t < n; ++t) {
+      for (uint32_t i = 0; i < c.dim; ++i) x_[t][i] = (xb2_[t][i] + xb_[t][i]) + x_[t][i];
+    }
   }
-  LayerNorm(x_, x_, Tensor(globals_, Role::kOutputNorm), Tensor(globals_, Role::kOutputNormBias), c.dim);
-  return Logits(x_);
+  LayerNorm(x_, x_, Tensor(globals_, Role::kOutputNorm), Tensor(globals_, Role::kOutputNormBias), n);
+  return Logits(n);
 }
 
 }  // namespace qmc

@@ -36,7 +36,7 @@ enum class Arch : uint32_t { kLlama = 0, kQwen2 = 1, kPhi = 2, kHymba = 3 };
 
 // Which quantizer produced the image (informational: the tensor entries say
 // how to decode every tensor).
-enum class Quantizer : uint32_t { kF32 = 0, kFp16 = 1, kRtn = 2, kQmc = 3, kMxInt4 = 4 };
+enum class Quantizer : uint32_t { kF32 = 0, kFp16 = 1, kRtn = 2, kQmc = 3, kMxInt4 = 4, kGptq = 5, kAwq = 6 };
 
 enum class Scheme : uint8_t {
   kF32 = 0,

@@ -76,7 +76,7 @@ Status ImageView::LoadBootRecord(std::span<const uint8_t> record) {
       !AllZero(reinterpret_cast<const uint8_t*>(h.preset) + preset_length, sizeof h.preset - preset_length)) {
     return Error(StatusCode::kInvalidValue, "preset name is not NUL-terminated and NUL-padded");
   }
-  if (h.quantizer > static_cast<uint32_t>(Quantizer::kMxInt4)) return Error(StatusCode::kInvalidValue, "unknown quantizer");
+  if (h.quantizer > static_cast<uint32_t>(Quantizer::kAwq)) return Error(StatusCode::kInvalidValue, "unknown quantizer");
   if (!(h.outlier_ratio >= 0.0f && h.outlier_ratio < 1.0f)) return Error(StatusCode::kInvalidValue, "outlier ratio out of range");
   return ValidateModelConfig(h.model);
 }

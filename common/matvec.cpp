@@ -98,6 +98,54 @@ void MatVec(const image::ImageView& image, const image::TensorEntry& t, const fl
   }
 }
 
+namespace {
+
+// Each row decoded once, dotted with every input: the dot sums in 8 lanes
+// (a vectorisable order), then the lanes in order.
+void DecodeOnceMatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride,
+                      float* y, size_t y_stride, uint32_t n, float* row_buffer) {
+  for (uint32_t r = 0; r < t.rows; ++r) {
+    image::DequantizeRow(image, t, r, row_buffer);
+    for (uint32_t i = 0; i < n; ++i) {
+      const float* xi = x + i * x_stride;
+      float lanes[8] = {};
+      uint32_t c = 0;
+      for (; c + 8 <= t.cols; c += 8) {
+        for (uint32_t k = 0; k < 8; ++k) lanes[k] += row_buffer[c + k] * xi[c + k];
+      }
+      for (; c < t.cols; ++c) lanes[c % 8] += row_buffer[c] * xi[c];
+      float sum = 0.0f;
+      for (float lane : lanes) sum += lane;
+      y[i * y_stride + r] = sum;
+    }
+  }
+}
+
+}  // namespace
+
+void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
+            size_t y_stride, uint32_t n, float* row_buffer) {
+  MatMul(image, t, x, x_stride, y, y_stride, n, row_buffer, ActiveMatVecKernel());
+}
+
+void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
+            size_t y_stride, uint32_t n, float* row_buffer, MatVecKernel kernel) {
+  switch (kernel) {
+    case MatVecKernel::kReference:
+      for (uint32_t i = 0; i < n; ++i) ReferenceMatVec(image, t, x + i * x_stride, y + i * y_stride, row_buffer);
+      return;
+    case MatVecKernel::kScalar:
+    case MatVecKernel::kHelium:
+      return DecodeOnceMatMul(image, t, x, x_stride, y, y_stride, n, row_buffer);
+    case MatVecKernel::kAvx2:
+#if QMC_AVX2_KERNELS
+      return kernels::MatMulAvx2(image, t, x, x_stride, y, y_stride, n, row_buffer);
+#else
+      break;  // never available: MatVecKernelAvailable says so
+#endif
+  }
+}
+
 Status LookupRow(const image::ImageView& image, const image::TensorEntry& t, uint32_t row, float* out) {
   if (row >= t.rows) return Error(StatusCode::kOutOfBounds, "row index past the tensor");
   image::DequantizeRow(image, t, row, out);

@@ -8,6 +8,7 @@
 // (tests/matvec_kernels_test.cpp holds them to it).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "common/image_reader.h"
@@ -43,6 +44,17 @@ void MatVec(const image::ImageView& image, const image::TensorEntry& t, const fl
 // The same by `kernel`, which must be available.
 void MatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* row_buffer,
             MatVecKernel kernel);
+
+// Y = X Wᵀ for n inputs: y[i * y_stride + r] = row r of W · x[i * x_stride ..].
+// The reference kernel is n reference MatVecs; the others decode each row
+// of W once (image::DequantizeRow) into `row_buffer` (t.cols floats) and dot
+// it with all n inputs, so the weights are read once for the n tokens.
+void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
+            size_t y_stride, uint32_t n, float* row_buffer);
+
+// The same by `kernel`, which must be available.
+void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
+            size_t y_stride, uint32_t n, float* row_buffer, MatVecKernel kernel);
 
 // Row `row` of `t` decoded into out[t.cols]: the embedding lookup.
 Status LookupRow(const image::ImageView& image, const image::TensorEntry& t, uint32_t row, float* out);

@@ -22,14 +22,6 @@ std::span<const uint8_t> TokenizerBytes(const image::ImageView& image) {
   return {};
 }
 
-// log sum_i exp(logits[i]), stably.
-double LogPartition(const float* logits, uint32_t n) {
-  const double max = *std::max_element(logits, logits + n);
-  double sum = 0.0;
-  for (uint32_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
-  return max + std::log(sum);
-}
-
 // sum_i p_i (log p_i - log q_i) for p = softmax(reference), q = softmax(logits).
 double KlDivergence(const float* reference, const float* logits, uint32_t n) {
   const double log_z_ref = LogPartition(reference, n), log_z = LogPartition(logits, n);
@@ -40,6 +32,7 @@ double KlDivergence(const float* reference, const float* logits, uint32_t n) {
   }
   return kl;
 }
+
 
 // The token every window starts from (Tokenizer::StartToken).
 uint32_t WindowStart(const image::ImageView& image) {
@@ -56,21 +49,26 @@ uint32_t Argmax(const float* logits, uint32_t n) {
   return static_cast<uint32_t>(std::max_element(logits, logits + n) - logits);
 }
 
-// An engine with its own memory, for one worker thread.
+// An engine with its own memory, for one worker thread, running a window
+// EvalBatch tokens at a time.
 class Runner {
  public:
   Runner(const image::ImageView& image, uint32_t positions, KvFormat kv)
-      : arena_(Engine::ArenaBytes(image.model(), image.detail(), positions)),
-        kv_(Engine::KvBytes(image.model(), image.detail(), positions, kv)) {
-    if (const Status s = engine_.Init(image, arena_, kv_, kv); !s.ok()) throw InputError(DescribeStatus(s));
+      : batch_(EvalBatch(image.model(), positions)),
+        arena_(Engine::ArenaBytes(image.model(), image.detail(), positions, batch_)),
+        kv_(Engine::KvBytes(image.model(), image.detail(), positions, kv, batch_)) {
+    if (const Status s = engine_.Init(image, arena_, kv_, kv, batch_); !s.ok()) throw InputError(DescribeStatus(s));
   }
-  const float* Forward(uint32_t token, uint32_t pos) {
-    const float* logits = engine_.Forward(token, pos);
+  uint32_t batch() const { return batch_; }
+  // Logits of `count` (at most batch()) tokens from position `pos`, a row each.
+  const float* Forward(const uint32_t* tokens, uint32_t count, uint32_t pos) {
+    const float* logits = engine_.Forward(tokens, count, pos);
     if (logits == nullptr) throw std::logic_error("engine refused a checked token or position");
     return logits;
   }
 
  private:
+  uint32_t batch_;
   std::vector<uint8_t> arena_;
   std::vector<uint8_t> kv_;
   Engine engine_;
@@ -83,6 +81,18 @@ struct WindowSums {
 };
 
 }  // namespace
+
+double LogPartition(const float* logits, uint32_t n) {
+  const double max = *std::max_element(logits, logits + n);
+  double sum = 0.0;
+  for (uint32_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+  return max + std::log(sum);
+}
+
+uint32_t EvalBatch(const image::ModelConfig& config, uint32_t positions) {
+  const uint32_t fit = std::max<uint32_t>(16, (4u << 20) / config.vocab_size);
+  return std::min(positions, fit);
+}
 
 std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text) {
   std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(image, text.size()));
@@ -134,6 +144,7 @@ EvalResult Evaluate(const image::ImageView& image, const image::ImageView* refer
 
   // Per-window sums, added in window order afterwards: the same result for any thread count.
   std::vector<WindowSums> sums(windows);
+  std::vector<std::vector<uint32_t>> inputs(threads);  // per worker: the window's input tokens
   std::atomic<size_t> next_window{0};
   std::mutex progress_mutex;
   size_t scored = 0;
@@ -143,14 +154,20 @@ EvalResult Evaluate(const image::ImageView& image, const image::ImageView* refer
     for (size_t w; (w = next_window++) < windows;) {
       const std::span<const uint32_t> targets = tokens.subspan(w * window, std::min<size_t>(window, tokens.size() - w * window));
       WindowSums& s = sums[w];
-      for (uint32_t pos = 0; pos < targets.size(); ++pos) {
-        const uint32_t input = pos == 0 ? start : targets[pos - 1];
-        const float* logits = runner.Forward(input, pos);
-        s.nll += LogPartition(logits, vocab) - logits[targets[pos]];
-        if (ref_runner != nullptr) {
-          const float* ref_logits = ref_runner->Forward(input, pos);
-          s.kl += KlDivergence(ref_logits, logits, vocab);
-          s.agree += Argmax(ref_logits, vocab) == Argmax(logits, vocab) ? 1 : 0;
+      inputs[worker].assign(1, start);
+      inputs[worker].insert(inputs[worker].end(), targets.begin(), targets.end() - 1);
+      for (uint32_t pos = 0; pos < targets.size(); pos += runner.batch()) {
+        const auto count = static_cast<uint32_t>(std::min<size_t>(runner.batch(), targets.size() - pos));
+        const float* logits = runner.Forward(inputs[worker].data() + pos, count, pos);
+        const float* ref_logits = ref_runner != nullptr ? ref_runner->Forward(inputs[worker].data() + pos, count, pos) : nullptr;
+        for (uint32_t t = 0; t < count; ++t) {
+          const float* row = logits + static_cast<size_t>(t) * vocab;
+          s.nll += LogPartition(row, vocab) - row[targets[pos + t]];
+          if (ref_logits != nullptr) {
+            const float* ref_row = ref_logits + static_cast<size_t>(t) * vocab;
+            s.kl += KlDivergence(ref_row, row, vocab);
+            s.agree += Argmax(ref_row, vocab) == Argmax(row, vocab) ? 1 : 0;
+          }
         }
       }
       if (options.progress) {

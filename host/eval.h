@@ -8,7 +8,10 @@
 // EvalOptions::context, by default min(seq_len, 2048)); each window runs from
 // position 0 on a fresh KV cache, prefixed with the tokenizer's start token
 // (BOS, or EOS for a tokenizer without one), so every token is scored
-// exactly once, predicted from it and the tokens before it in its window. A token's NLL is -log softmax(logits)[token], computed in double
+// exactly once, predicted from it and the tokens before it in its window.
+// A window runs through the engine many tokens per call (the batched
+// forward pass: the whole window unless the logits would pass 16 MiB), which gives the one-token engine's logits up to f32
+// rounding. A token's NLL is -log softmax(logits)[token], computed in double
 // with the maximum logit subtracted.
 #pragma once
 
@@ -42,6 +45,15 @@ struct EvalResult {
   std::optional<double> kl;    // mean KL(reference || image) over the scored positions, nats
   std::optional<double> top1;  // fraction of positions whose argmax equals the reference's
 };
+
+// log Σ_i exp(logits[i]) in double, with the maximum subtracted: a token's
+// NLL is LogPartition(logits, vocab) - logits[token].
+double LogPartition(const float* logits, uint32_t n);
+
+// Tokens per engine call for scoring with `positions` positions: each weight
+// is read (and decoded) once for this many tokens; a whole window where its
+// logits take at most 16 MiB.
+uint32_t EvalBatch(const image::ModelConfig& config, uint32_t positions);
 
 // The tokens of `text` by the image's tokenizer (no BOS, no EOS). Throws InputError if the image has none.
 std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text);

@@ -49,6 +49,8 @@ const char* QuantizerName(image::Quantizer quantizer) {
     case image::Quantizer::kRtn: return "rtn";
     case image::Quantizer::kQmc: return "qmc";
     case image::Quantizer::kMxInt4: return "mxint4";
+    case image::Quantizer::kGptq: return "gptq";
+    case image::Quantizer::kAwq: return "awq";
   }
   return "?";
 }

@@ -36,6 +36,10 @@ std::vector<uint8_t> Pack(const ModelSource& source, const QuantOptions& options
                           unsigned threads, std::vector<QuantizedTensor>* kept) {
   ValidateOptions(options);
   const std::vector<TensorSpec> specs = RequiredTensors(source.config, source.detail);
+  if (NeedsCalibration(options) && (source.calibration == nullptr || source.calibration->inputs.size() != specs.size())) {
+    throw InputError(std::string("--scheme ") + QuantizerName(options.quantizer) +
+                     (options.gptq.enabled ? " with GPTQ" : "") + " needs calibration text (--calib FILE)");
+  }
   if (source.tokenizer.empty()) throw InputError("the checkpoint carries no tokenizer: pass --tokenizer FILE");
   ValidateTokenizer(source.tokenizer, source.config.vocab_size);
   CheckImageSize(source, options);
@@ -54,7 +58,8 @@ std::vector<uint8_t> Pack(const ModelSource& source, const QuantOptions& options
     running.push_back(std::async(std::launch::async, [&source, &specs, &options, i, keep = kept != nullptr] {
       const Tensor tensor = source.tensor(i, specs[i]);
       ValidateTensor(specs[i], tensor);
-      QuantizedTensor quantized = QuantizeTensor(specs[i], tensor, options);
+      const InputStats* input = source.calibration != nullptr ? source.calibration->inputs[i].get() : nullptr;
+      QuantizedTensor quantized = QuantizeTensor(specs[i], tensor, options, input);
       if (!keep) quantized.reconstruction = {};
       return quantized;
     }));
@@ -70,6 +75,11 @@ std::vector<uint8_t> Pack(const ModelSource& source, const QuantOptions& options
 }
 
 }  // namespace
+
+bool NeedsCalibration(const QuantOptions& options) {
+  return options.quantizer == image::Quantizer::kGptq || options.quantizer == image::Quantizer::kAwq ||
+         (options.quantizer == image::Quantizer::kQmc && options.gptq.enabled);
+}
 
 std::vector<uint8_t> PackImage(const ModelSource& source, const QuantOptions& options, const PackProgress& progress,
                                unsigned threads) {
@@ -91,14 +101,17 @@ ModelSource SourceOf(Checkpoint checkpoint) {
             Tensor tensor = std::move(it->second);
             tensors->map.erase(it);
             return tensor;
-          }};
+          },
+          nullptr};
 }
 
-PackedModel PackModel(const Checkpoint& checkpoint, const QuantOptions& options, const PackProgress& progress) {
+PackedModel PackModel(const Checkpoint& checkpoint, const QuantOptions& options, const PackProgress& progress,
+                      std::shared_ptr<const Calibration> calibration) {
   ValidateOptions(options);
   ValidateCheckpoint(checkpoint);
   const ModelSource source{checkpoint.config, checkpoint.detail, checkpoint.tokenizer,
-                           [&checkpoint](size_t, const TensorSpec& spec) { return checkpoint.tensors.at(spec.name); }};
+                           [&checkpoint](size_t, const TensorSpec& spec) { return checkpoint.tensors.at(spec.name); },
+                           std::move(calibration)};
   PackedModel packed;
   packed.image = Pack(source, options, progress, 0, &packed.tensors);
   return packed;

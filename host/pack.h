@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "host/calibration.h"
 #include "host/checkpoint.h"
 #include "host/quantize.h"
 
@@ -25,7 +27,13 @@ struct ModelSource {
   // describes. Called once per tensor, from worker threads, for several
   // tensors at once: it must be safe to call concurrently.
   std::function<Tensor(size_t index, const TensorSpec& spec)> tensor;
+  // The input statistics the calibrated quantizers (gptq, awq, qmc with
+  // GPTQ) need (host/calibration.h); null for the data-free ones.
+  std::shared_ptr<const Calibration> calibration;
 };
+
+// Whether `options` quantize from calibration statistics.
+bool NeedsCalibration(const QuantOptions& options);
 
 // Packs tensor by tensor, `threads` tensors at a time (0: one per core),
 // each fetched, checked (shape, finite weights) and quantized on its own
@@ -47,6 +55,8 @@ struct PackedModel {
 // The same image as PackImage(SourceOf(checkpoint)), with every quantized
 // tensor kept; the whole checkpoint is checked first. Throws InputError for
 // an invalid checkpoint, tokenizer or options.
-PackedModel PackModel(const Checkpoint& checkpoint, const QuantOptions& options, const PackProgress& progress = {});
+// `calibration` as ModelSource::calibration.
+PackedModel PackModel(const Checkpoint& checkpoint, const QuantOptions& options, const PackProgress& progress = {},
+                      std::shared_ptr<const Calibration> calibration = nullptr);
 
 }  // namespace qmc::host

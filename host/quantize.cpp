@@ -6,6 +6,8 @@
 #include "common/half.h"
 #include "common/quant_layout.h"
 #include "common/split_layout.h"
+#include "host/awq.h"
+#include "host/gptq.h"
 
 namespace qmc::host {
 namespace {
@@ -44,7 +46,19 @@ QuantizedTensor Dense(const TensorSpec& spec, const Tensor& tensor, image::Schem
   return q;
 }
 
-QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantOptions options, bool outliers) {
+// The codes of a group-affine tensor: rounded to nearest, by GPTQ, or with AWQ's clip search.
+GroupCodes ChooseCodes(const TensorSpec& spec, const Tensor& tensor, const std::vector<bool>& is_outlier,
+                       const QuantOptions& options, const InputStats* input) {
+  using image::Quantizer;
+  if (input != nullptr && options.quantizer == Quantizer::kAwq) return AwqGroupAffine(tensor, options, *input);
+  if (input != nullptr && (options.quantizer == Quantizer::kGptq || options.gptq.enabled)) {
+    return GptqGroupAffine(spec, tensor, is_outlier, options, *input);
+  }
+  return QuantizeGroupAffine(tensor, is_outlier, options.bits, options.group_size, options.inlier_noise);
+}
+
+QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantOptions options, bool outliers,
+                            const InputStats* input) {
   if (options.group_size == kPerChannel) options.group_size = tensor.cols;
   std::vector<uint32_t> outlier_index;
   std::vector<bool> is_outlier;
@@ -53,7 +67,7 @@ QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantO
     is_outlier.assign(tensor.data.size(), false);
     for (uint32_t i : outlier_index) is_outlier[i] = true;
   }
-  const GroupCodes codes = QuantizeGroupAffine(tensor, is_outlier, options.bits, options.group_size, options.inlier_noise);
+  const GroupCodes codes = ChooseCodes(spec, tensor, is_outlier, options, input);
 
   QuantizedTensor q;
   q.scheme = image::Scheme::kGroupAffine;
@@ -110,11 +124,34 @@ QuantizedTensor MxInt4(const Tensor& tensor, const QuantOptions& options) {
 
 bool IsEmbedding(const TensorSpec& spec) { return spec.name == "token_embd.weight" || spec.name == "output.weight"; }
 
+bool NeedsInput(const QuantOptions& o) {
+  return o.quantizer == image::Quantizer::kGptq || o.quantizer == image::Quantizer::kAwq ||
+         (o.quantizer == image::Quantizer::kQmc && o.gptq.enabled);
+}
+
+// The stats a calibrated quantizer uses for `spec`: null for a non-shared
+// embedding, which is only looked up and so is rounded to nearest.
+const InputStats* CheckedInput(const TensorSpec& spec, const QuantOptions& options, const InputStats* input) {
+  if (!spec.is_matrix || !NeedsInput(options)) return nullptr;
+  if (input == nullptr) {
+    if (spec.name == "token_embd.weight") return nullptr;
+    const char* method = options.quantizer == image::Quantizer::kAwq ? "AWQ" : "GPTQ";
+    throw InputError("tensor " + spec.name + ": " + method + " needs calibration statistics (--calib)");
+  }
+  if (input->width != spec.cols || input->xtx.size() != static_cast<size_t>(spec.cols) * spec.cols ||
+      input->mean_abs.size() != spec.cols) {
+    throw InputError("tensor " + spec.name + ": calibration statistics are " + std::to_string(input->width) +
+                     " wide, the matrix has " + std::to_string(spec.cols) + " columns");
+  }
+  return input;
+}
+
 }  // namespace
 
 void ValidateOptions(const QuantOptions& o) {
   using image::Quantizer;
-  if (o.quantizer == Quantizer::kRtn || o.quantizer == Quantizer::kQmc) {
+  if (o.quantizer == Quantizer::kRtn || o.quantizer == Quantizer::kQmc || o.quantizer == Quantizer::kGptq ||
+      o.quantizer == Quantizer::kAwq) {
     if (o.bits < 2 || o.bits > 4) throw InputError("--bits must be 2, 3 or 4");
     if (o.group_size != kPerChannel && (o.group_size < 1 || o.group_size > 4096)) {
       throw InputError("--group must be between 1 and 4096, or channel");
@@ -128,6 +165,10 @@ void ValidateOptions(const QuantOptions& o) {
     }
   }
   if (!(o.inlier_noise >= 0.0 && o.inlier_noise <= 4.0)) throw InputError("inlier noise weight must be in [0, 4]");
+  if (o.quantizer == Quantizer::kGptq || o.gptq.enabled) {
+    if (!(o.gptq.damp >= 0.0 && o.gptq.damp <= 1.0)) throw InputError("GPTQ dampening must be in [0, 1]");
+    if (o.gptq.block < 1 || o.gptq.block > 4096) throw InputError("GPTQ block must be between 1 and 4096 columns");
+  }
 }
 
 std::vector<uint8_t> PackCodes(const std::vector<uint8_t>& codes, uint32_t rows, uint32_t cols, uint32_t bits,
@@ -160,8 +201,10 @@ image::Scheme SchemeFor(const TensorSpec& spec, const QuantOptions& options) {
   return image::Scheme::kGroupAffine;
 }
 
-QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options) {
+QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options,
+                               const InputStats* input) {
   using image::Quantizer;
+  input = CheckedInput(spec, options, input);
   QuantizedTensor q;
   switch (SchemeFor(spec, options)) {
     case image::Scheme::kF32:
@@ -174,10 +217,10 @@ QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, con
       q = MxInt4(tensor, options);
       break;
     case image::Scheme::kSplit:
-      q = QuantizeSplit(tensor, options);
+      q = input != nullptr ? GptqSplit(spec, tensor, options, *input) : QuantizeSplit(tensor, options);
       break;
     case image::Scheme::kGroupAffine:
-      q = GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc);
+      q = GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc, input);
       break;
   }
   q.name = spec.name;

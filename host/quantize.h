@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/image_format.h"
+#include "host/calibration.h"
 #include "host/checkpoint.h"
 
 namespace qmc::host {
@@ -17,6 +18,14 @@ enum class OutlierBalance { kTensor, kRow };
 // Where the embedding / classifier matrices go: quantized like the other
 // matrices, or kept in fp16.
 enum class EmbeddingMode { kQuantize, kFp16 };
+
+// GPTQ's column-by-column rounding with error feedback (host/gptq.h).
+struct GptqOptions {
+  bool enabled = false;    // qmc: round with GPTQ's error feedback (needs the tensor's InputStats)
+  double damp = 0.01;      // H + damp * mean(diag H) * I
+  bool act_order = false;  // columns in descending diag(H) order; groups stay the natural-order groups
+  uint32_t block = 128;    // lazy-batch width in columns
+};
 
 struct QuantOptions {
   image::Quantizer quantizer = image::Quantizer::kQmc;
@@ -33,6 +42,7 @@ struct QuantOptions {
   // of one stored inlier, in code levels (p- + p+ for ±1-level errors; from
   // the device profile and the cell mode). 0: plain MSE.
   double inlier_noise = 0.0;
+  GptqOptions gptq;    // used by gptq (always on) and by qmc when enabled
   std::string preset;  // recorded in the image header
 };
 
@@ -58,7 +68,11 @@ struct QuantizedTensor {
   std::vector<float> reconstruction;  // the weights the image decodes to
 };
 
-QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options);
+// `input`: the statistics of the tensor's input (host/calibration.h), which
+// gptq, awq and qmc with GPTQ need for every matrix but a non-shared
+// embedding (rounded to nearest without them); InputError when missing.
+QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options,
+                               const InputStats* input = nullptr);
 
 // The scheme QuantizeTensor gives `spec` under `options` (norms and biases
 // f32; the embedding fp16 with EmbeddingMode::kFp16). Throws InputError for
@@ -86,6 +100,9 @@ struct AffineFit {
   double loss = 0.0;
 };
 AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineGrid& grid, double noise);
+// The one candidate of that search whose range is shrunk by `shrink` (loss
+// unset): AWQ's clip search weighs candidates by the output error instead.
+AffineFit ShrunkAffine(const float* w, uint32_t n, uint32_t max_code, bool holds_zero, float shrink);
 // The code of w under a fit (clamped to [0, max_code]).
 uint32_t AffineCode(float w, const AffineFit& fit, uint32_t max_code);
 
@@ -102,7 +119,17 @@ struct GroupCodes {
 GroupCodes QuantizeGroupAffine(const Tensor& tensor, const std::vector<bool>& is_outlier, uint32_t bits,
                                uint32_t group_size, double noise);
 
-// The paper's split (image::Scheme::kSplit) with options.outlier_bits > 0.
+// The paper's split (image::Scheme::kSplit) with options.outlier_bits > 0,
+// in two steps so GPTQ can choose the codes: FitSplit selects the outliers
+// and fits every grid from the weights, with codes rounded to nearest;
+// WriteSplit lays codes and fits out as the scheme stores them.
+struct SplitCodes {
+  std::vector<bool> is_outlier;  // rows * cols
+  std::vector<AffineFit> fits;   // per row SplitScalePairsPerRow: the outliers' fit, then each inlier group's
+  std::vector<uint8_t> codes;    // rows * cols: the outlier or inlier code of each weight
+};
+SplitCodes FitSplit(const Tensor& tensor, const QuantOptions& options);
+QuantizedTensor WriteSplit(const SplitCodes& split, uint32_t rows, uint32_t cols, const QuantOptions& options);
 QuantizedTensor QuantizeSplit(const Tensor& tensor, const QuantOptions& options);
 
 // OCP MX INT4: blocks of 32 along each row share an E8M0 exponent.

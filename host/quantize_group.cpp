@@ -16,10 +16,13 @@ uint32_t QuantizeValue(float w, float scale, float zero, uint32_t max_code) {
   return static_cast<uint32_t>(std::clamp(q, 0.0f, static_cast<float>(max_code)));
 }
 
-}  // namespace
+// The values' range as the grid sees it.
+struct Range {
+  float lo, hi;
+};
 
-AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineGrid& grid, double noise) {
-  float lo = grid.holds_zero ? 0.0f : INFINITY, hi = grid.holds_zero ? 0.0f : -INFINITY;
+Range RangeOf(const float* w, uint32_t n, bool holds_zero) {
+  float lo = holds_zero ? 0.0f : INFINITY, hi = holds_zero ? 0.0f : -INFINITY;
   for (uint32_t i = 0; i < n; ++i) {
     lo = std::min(lo, w[i]);
     hi = std::max(hi, w[i]);
@@ -27,31 +30,50 @@ AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineG
   if (n == 0) lo = hi = 0.0f;
   // A range of one value (one outlier, say) has no width to divide: it is
   // widened to hold 0, so the value is a whole number of steps from zero.
-  if (!grid.holds_zero && hi - lo == 0.0f) {
+  if (!holds_zero && hi - lo == 0.0f) {
     lo = std::min(lo, 0.0f);
     hi = std::max(hi, 0.0f);
   }
-  const float mid = grid.holds_zero ? 0.0f : 0.5f * (lo + hi);
+  return {lo, hi};
+}
+
+// The range shrunk by `shrink` as {scale, zero}; scale 0 when the values are all zero.
+AffineFit Candidate(Range range, uint32_t max_code, bool holds_zero, float shrink) {
+  const float mid = holds_zero ? 0.0f : 0.5f * (range.lo + range.hi);
+  const float low = mid + (range.lo - mid) * shrink;
+  const uint16_t scale = FloatToHalf((range.hi - range.lo) * shrink / static_cast<float>(max_code));
+  const float scale_f = HalfToFloat(scale);
+  if (scale_f == 0.0f) return {0, 0, 0.0};
+  const float zero_f = holds_zero ? std::clamp(std::nearbyint(-low / scale_f), 0.0f, static_cast<float>(max_code))
+                                  : std::clamp(std::nearbyint(-low / scale_f), -kMaxFreeZero, kMaxFreeZero);
+  return {scale, FloatToHalf(zero_f), 0.0};
+}
+
+}  // namespace
+
+AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineGrid& grid, double noise) {
+  const Range range = RangeOf(w, n, grid.holds_zero);
   AffineFit best;
   best.loss = INFINITY;
   for (int step = 0; step < grid.steps; ++step) {
     const float shrink = 1.0f - grid.step * static_cast<float>(step);
-    const float low = mid + (lo - mid) * shrink;
-    const uint16_t scale = FloatToHalf((hi - lo) * shrink / static_cast<float>(max_code));
-    const float scale_f = HalfToFloat(scale);
+    const AffineFit fit = Candidate(range, max_code, grid.holds_zero, shrink);
+    const float scale_f = HalfToFloat(fit.scale);
     if (scale_f == 0.0f) break;  // the values are all zero
-    const float zero_f = grid.holds_zero ? std::clamp(std::nearbyint(-low / scale_f), 0.0f, static_cast<float>(max_code))
-                                         : std::clamp(std::nearbyint(-low / scale_f), -kMaxFreeZero, kMaxFreeZero);
-    const uint16_t zero = FloatToHalf(zero_f);
+    const float zero_f = HalfToFloat(fit.zero);
     double loss = static_cast<double>(n) * noise * scale_f * scale_f;
     for (uint32_t i = 0; i < n; ++i) {
-      const float r = quant::DequantGroupAffine(QuantizeValue(w[i], scale_f, zero_f, max_code), scale, zero);
+      const float r = quant::DequantGroupAffine(QuantizeValue(w[i], scale_f, zero_f, max_code), fit.scale, fit.zero);
       loss += static_cast<double>(w[i] - r) * (w[i] - r);
     }
-    if (loss < best.loss) best = {scale, zero, loss};
+    if (loss < best.loss) best = {fit.scale, fit.zero, loss};
   }
   if (best.loss == INFINITY) best = {0, 0, 0.0};
   return best;
+}
+
+AffineFit ShrunkAffine(const float* w, uint32_t n, uint32_t max_code, bool holds_zero, float shrink) {
+  return Candidate(RangeOf(w, n, holds_zero), max_code, holds_zero, shrink);
 }
 
 uint32_t AffineCode(float w, const AffineFit& fit, uint32_t max_code) {

@@ -2,6 +2,7 @@
 // weights by |w| are outliers, quantized per row to `outlier_bits` with an
 // MSE-searched scale; the rest are inliers, quantized per group of
 // consecutive inliers (per row by default) with the noise-aware scale.
+#include <algorithm>
 #include <cstring>
 
 #include "common/half.h"
@@ -30,19 +31,51 @@ void PutPair(std::vector<uint8_t>& scales, size_t pair, const AffineFit& fit) {
 
 }  // namespace
 
-QuantizedTensor QuantizeSplit(const Tensor& tensor, const QuantOptions& options) {
+SplitCodes FitSplit(const Tensor& tensor, const QuantOptions& options) {
   const uint32_t rows = tensor.rows, cols = tensor.cols;
   const uint32_t group = options.group_size == kPerChannel ? cols : options.group_size;
   const uint32_t inlier_max = (1u << options.bits) - 1u;
   const uint32_t outlier_max = (1u << options.outlier_bits) - 1u;
-  const uint32_t bitmap_words = quant::BitmapWordsPerRow(cols);
   const uint32_t pairs_per_row = quant::SplitScalePairsPerRow(cols, group);
 
-  std::vector<bool> is_outlier(tensor.data.size(), false);
-  const std::vector<uint32_t> outlier_index = SelectOutliers(tensor, options.outlier_ratio, options.balance);
-  for (uint32_t i : outlier_index) is_outlier[i] = true;
-  const uint64_t outlier_count = outlier_index.size();
-  const uint64_t inlier_count = tensor.data.size() - outlier_count;
+  SplitCodes split;
+  split.is_outlier.assign(tensor.data.size(), false);
+  for (uint32_t i : SelectOutliers(tensor, options.outlier_ratio, options.balance)) split.is_outlier[i] = true;
+  split.fits.resize(static_cast<size_t>(rows) * pairs_per_row);
+  split.codes.resize(tensor.data.size());
+
+  std::vector<float> inliers, outliers;
+  std::vector<uint32_t> inlier_cols, outlier_cols;
+  for (uint32_t r = 0; r < rows; ++r) {
+    const size_t base = static_cast<size_t>(r) * cols;
+    inliers.clear(), outliers.clear(), inlier_cols.clear(), outlier_cols.clear();
+    for (uint32_t c = 0; c < cols; ++c) {
+      (split.is_outlier[base + c] ? outliers : inliers).push_back(tensor.data[base + c]);
+      (split.is_outlier[base + c] ? outlier_cols : inlier_cols).push_back(c);
+    }
+    AffineFit* fits = split.fits.data() + static_cast<size_t>(r) * pairs_per_row;
+    fits[0] = FitAffine(outliers.data(), static_cast<uint32_t>(outliers.size()), outlier_max, kOutlierGrid, 0.0);
+    for (size_t k = 0; k < outliers.size(); ++k) {
+      split.codes[base + outlier_cols[k]] = static_cast<uint8_t>(AffineCode(outliers[k], fits[0], outlier_max));
+    }
+    for (size_t begin = 0, g = 0; begin < inliers.size(); begin += group, ++g) {
+      const auto n = static_cast<uint32_t>(std::min<size_t>(group, inliers.size() - begin));
+      fits[1 + g] = FitAffine(inliers.data() + begin, n, inlier_max, kInlierGrid, options.inlier_noise);
+      for (size_t k = begin; k < begin + n; ++k) {
+        split.codes[base + inlier_cols[k]] = static_cast<uint8_t>(AffineCode(inliers[k], fits[1 + g], inlier_max));
+      }
+    }
+  }
+  return split;
+}
+
+QuantizedTensor WriteSplit(const SplitCodes& split, uint32_t rows, uint32_t cols, const QuantOptions& options) {
+  const uint32_t group = options.group_size == kPerChannel ? cols : options.group_size;
+  const uint32_t bitmap_words = quant::BitmapWordsPerRow(cols);
+  const uint32_t pairs_per_row = quant::SplitScalePairsPerRow(cols, group);
+  uint64_t outlier_count = 0;
+  for (bool o : split.is_outlier) outlier_count += o ? 1u : 0u;
+  const uint64_t inlier_count = split.is_outlier.size() - outlier_count;
 
   QuantizedTensor q;
   q.scheme = image::Scheme::kSplit;
@@ -51,51 +84,30 @@ QuantizedTensor QuantizeSplit(const Tensor& tensor, const QuantOptions& options)
   q.outlier_bits = static_cast<uint8_t>(options.outlier_bits);
   q.group_size = static_cast<uint16_t>(group);
   q.outlier_count = static_cast<uint32_t>(outlier_count);
-  q.reconstruction.resize(tensor.data.size());
+  q.reconstruction.resize(split.codes.size());
   q.scales.assign(quant::SplitScalesBytes(rows, cols, group), 0);
+  for (size_t pair = 0; pair < split.fits.size(); ++pair) PutPair(q.scales, pair, split.fits[pair]);
   std::vector<uint32_t> inlier_words(quant::StreamWords(inlier_count, options.bits, options.cell_bits), 0u);
   std::vector<uint32_t> outlier_words(quant::StreamWords(outlier_count, options.outlier_bits, 1), 0u);
   std::vector<uint32_t> bitmap(static_cast<size_t>(rows) * bitmap_words, 0u);
   std::vector<uint32_t> row_start(rows + 1u, 0u);
 
-  std::vector<float> inliers, outliers;
-  std::vector<uint32_t> inlier_cols, outlier_cols;
   uint64_t next_inlier = 0, next_outlier = 0;
   for (uint32_t r = 0; r < rows; ++r) {
-    const float* w = tensor.data.data() + static_cast<size_t>(r) * cols;
-    float* rec = q.reconstruction.data() + static_cast<size_t>(r) * cols;
-    inliers.clear(), outliers.clear(), inlier_cols.clear(), outlier_cols.clear();
-    for (uint32_t c = 0; c < cols; ++c) {
-      if (is_outlier[static_cast<size_t>(r) * cols + c]) {
-        outliers.push_back(w[c]);
-        outlier_cols.push_back(c);
-        bitmap[static_cast<size_t>(r) * bitmap_words + c / 32u] |= 1u << (c % 32u);
-      } else {
-        inliers.push_back(w[c]);
-        inlier_cols.push_back(c);
-      }
-    }
     row_start[r] = static_cast<uint32_t>(next_outlier);
-    const size_t first_pair = static_cast<size_t>(r) * pairs_per_row;
-
-    const AffineFit outlier_fit =
-        FitAffine(outliers.data(), static_cast<uint32_t>(outliers.size()), outlier_max, kOutlierGrid, 0.0);
-    PutPair(q.scales, first_pair, outlier_fit);
-    for (size_t k = 0; k < outliers.size(); ++k) {
-      const uint32_t code = AffineCode(outliers[k], outlier_fit, outlier_max);
-      quant::WriteCode(outlier_words.data(), next_outlier++, code, options.outlier_bits, 1);
-      rec[outlier_cols[k]] = quant::DequantGroupAffine(code, outlier_fit.scale, outlier_fit.zero);
-    }
-
-    for (size_t begin = 0, g = 0; begin < inliers.size(); begin += group, ++g) {
-      const auto n = static_cast<uint32_t>(std::min<size_t>(group, inliers.size() - begin));
-      const AffineFit fit = FitAffine(inliers.data() + begin, n, inlier_max, kInlierGrid, options.inlier_noise);
-      PutPair(q.scales, first_pair + 1u + g, fit);
-      for (size_t k = begin; k < begin + n; ++k) {
-        const uint32_t code = AffineCode(inliers[k], fit, inlier_max);
+    const AffineFit* fits = split.fits.data() + static_cast<size_t>(r) * pairs_per_row;
+    uint32_t inliers = 0;
+    for (uint32_t c = 0; c < cols; ++c) {
+      const size_t i = static_cast<size_t>(r) * cols + c;
+      const uint32_t code = split.codes[i];
+      const AffineFit& fit = split.is_outlier[i] ? fits[0] : fits[1u + inliers++ / group];
+      if (split.is_outlier[i]) {
+        bitmap[static_cast<size_t>(r) * bitmap_words + c / 32u] |= 1u << (c % 32u);
+        quant::WriteCode(outlier_words.data(), next_outlier++, code, options.outlier_bits, 1);
+      } else {
         quant::WriteCode(inlier_words.data(), next_inlier++, code, options.bits, options.cell_bits);
-        rec[inlier_cols[k]] = quant::DequantGroupAffine(code, fit.scale, fit.zero);
       }
+      q.reconstruction[i] = quant::DequantGroupAffine(code, fit.scale, fit.zero);
     }
   }
   row_start[rows] = static_cast<uint32_t>(next_outlier);
@@ -107,6 +119,10 @@ QuantizedTensor QuantizeSplit(const Tensor& tensor, const QuantOptions& options)
   AppendWords(q.outliers, bitmap);
   AppendWords(q.outliers, outlier_words);
   return q;
+}
+
+QuantizedTensor QuantizeSplit(const Tensor& tensor, const QuantOptions& options) {
+  return WriteSplit(FitSplit(tensor, options), tensor.rows, tensor.cols, options);
 }
 
 }  // namespace qmc::host

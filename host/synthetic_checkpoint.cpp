@@ -195,7 +195,8 @@ ModelSource SyntheticSource(const ModelSpec& model, uint64_t seed, std::vector<u
             const image::TensorRequirement r =
                 image::RequiredTensor(model.config, model.detail, static_cast<uint32_t>(index));
             return SyntheticTensor(r, seed, threads);
-          }};
+          },
+          nullptr};
 }
 
 Checkpoint SyntheticCheckpoint(const ModelSpec& model, uint64_t seed) {

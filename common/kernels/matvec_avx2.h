@@ -4,6 +4,7 @@
 // called only when Avx2Supported().
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "common/image_reader.h"
@@ -15,6 +16,10 @@ bool Avx2Supported();
 
 // As MatVecScalar.
 void MatVecAvx2(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y, float* row_buffer);
+
+// As MatMul (common/matvec.h): each row decoded once, dotted with the n inputs.
+void MatMulAvx2(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
+                size_t y_stride, uint32_t n, float* row_buffer);
 
 // As UnpackCodes.
 void UnpackCodesAvx2(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,

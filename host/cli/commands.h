@@ -34,6 +34,7 @@ void AddReadCommand(CLI::App& app);
 void AddDevicesCommand(CLI::App& app);
 void AddMemsimCommand(CLI::App& app);
 void AddTokenizeCommand(CLI::App& app);
+void AddConvertTaskCommand(CLI::App& app);
 
 // --kv, the KV cache format, as `run` and `eval` take it: a name, which
 // KvFormatNamed turns into the format.

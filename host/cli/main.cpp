@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   AddDevicesCommand(app);
   AddMemsimCommand(app);
   AddTokenizeCommand(app);
+  AddConvertTaskCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,8 @@
 
 #include "common/image_reader.h"
 #include "host/atomic_file.h"
+#include "host/awq.h"
+#include "host/calibration.h"
 #include "host/checkpoint.h"
 #include "host/cli/commands.h"
 #include "host/image_summary.h"
@@ -29,6 +31,8 @@ struct PackArgs {
   std::string output;
   SchemeArgs scheme;
   std::string tokenizer;
+  std::string calib;        // calibration text
+  size_t calib_tokens = 0;  // 0: 128 windows, or what the text holds
   bool json = false;
   bool quiet = false;
 };
@@ -49,7 +53,26 @@ struct Input {
   double megabytes = 0;  // read (a checkpoint's files) or generated (synthetic f32 weights)
 };
 
-Input LoadInput(const PackArgs& args) {
+// Runs the checkpoint over the calibration text and, for awq, folds its
+// channel scales into the checkpoint.
+std::shared_ptr<const host::Calibration> Calibrate(const PackArgs& args, const host::QuantOptions& options,
+                                                   host::Checkpoint& checkpoint) {
+  const std::vector<uint8_t> text = host::ReadWholeFile(args.calib);
+  host::CalibrationOptions calibration_options;
+  calibration_options.tokens = args.calib_tokens;
+  if (!args.quiet && isatty(STDERR_FILENO) != 0) {
+    calibration_options.progress = [](size_t done, size_t total) {
+      std::fprintf(stderr, "\rqmc pack: calibrating %zu/%zu tokens", done, total);
+      if (done == total) std::fputc('\n', stderr);
+    };
+  }
+  auto calibration = std::make_shared<host::Calibration>(host::CollectCalibration(
+      checkpoint, std::string_view(reinterpret_cast<const char*>(text.data()), text.size()), calibration_options));
+  if (options.quantizer == image::Quantizer::kAwq) host::ApplyAwq(checkpoint, *calibration, options);
+  return calibration;
+}
+
+Input LoadInput(const PackArgs& args, const host::QuantOptions& options) {
   if (!args.synthetic.empty()) {
     const host::ModelSpec model = host::SyntheticModel(args.synthetic, args.synthetic_layers);
     const std::filesystem::path config = args.synthetic;
@@ -68,8 +91,11 @@ Input LoadInput(const PackArgs& args) {
   checkpoint.tokenizer = host::CheckpointTokenizer(args.checkpoint, args.tokenizer, checkpoint.config.vocab_size,
                                                    std::move(checkpoint.tokenizer));
   std::string format = checkpoint.format;
-  return {host::SourceOf(std::move(checkpoint)), std::move(format),
-          static_cast<double>(CheckpointBytes(args.checkpoint)) / 1e6};
+  std::shared_ptr<const host::Calibration> calibration;
+  if (host::NeedsCalibration(options)) calibration = Calibrate(args, options, checkpoint);
+  host::ModelSource source = host::SourceOf(std::move(checkpoint));
+  source.calibration = std::move(calibration);
+  return {std::move(source), std::move(format), static_cast<double>(CheckpointBytes(args.checkpoint)) / 1e6};
 }
 
 void RunPack(PackArgs& args) {
@@ -78,7 +104,13 @@ void RunPack(PackArgs& args) {
     throw CLI::ValidationError("pass a checkpoint or --synthetic CONFIG, not both or neither");
   }
   const host::QuantOptions options = ResolveOptions(args.scheme);
-  const Input input = LoadInput(args);
+  if (host::NeedsCalibration(options) == args.calib.empty()) {
+    throw CLI::ValidationError(args.calib.empty()
+                                   ? "--scheme " + DescribeScheme(options) + " needs calibration text: --calib FILE"
+                                   : std::string("--calib applies to --scheme gptq, awq and qmc --gptq"));
+  }
+  if (!args.calib.empty() && !args.synthetic.empty()) throw CLI::ValidationError("--calib needs a checkpoint, not --synthetic");
+  const Input input = LoadInput(args, options);
   const std::string& model = args.synthetic.empty() ? args.checkpoint : args.synthetic;
   const bool tty = isatty(STDERR_FILENO) != 0;
   const host::PackProgress progress = [&](size_t index, size_t count, const host::TensorSpec& spec) {
@@ -158,12 +190,25 @@ void AddPackCommand(CLI::App& app) {
                   "tokenizer to embed: llama2.c tokenizer.bin or HuggingFace tokenizer.json (default: the "
                   "HuggingFace directory's tokenizer.json, or the one a GGUF carries)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--calib", args->calib,
+                  "calibration text (UTF-8) for gptq, awq and qmc --gptq: the unquantized model runs over it, cut "
+                  "into windows of its context as qmc eval cuts a text, and every matrix's input statistics (X^T X, "
+                  "mean |x|) are gathered. Never calibrate on the text you evaluate on")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE");
+  cmd->add_option("--calib-tokens", args->calib_tokens,
+                  "calibrate on the text's first N tokens, whole windows only [default: 128 windows, or what the "
+                  "text holds]")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
   cmd->add_flag("--json", args->json, "print the image summary as JSON (the `qmc inspect --json` keys)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress or timing on stderr");
   cmd->footer("Examples: qmc pack ../shared/models/kjv6M.bin --tokenizer ../shared/models/kjv_tok2048.bin \\\n"
               "            -o kjv.qmc --preset paper-3mlc\n"
               "          qmc pack ../shared/models/stories260K.bin --tokenizer ../shared/models/tok512.bin \\\n"
               "            -o stories.qmc --scheme qmc --bits 3 --outlier-ratio 0.005\n"
+              "          qmc pack ../shared/models/kjv6M.bin --tokenizer ../shared/models/kjv_tok2048.bin \\\n"
+              "            -o kjv-gptq.qmc --scheme gptq --bits 4 --calib train.txt\n"
               "          qmc pack --synthetic ../shared/models/paper/qwen2.5-1.5b-instruct/config.json --seed 7 \\\n"
               "            -o qwen-synthetic.qmc --preset paper-3mlc");
   cmd->callback([args] { RunPack(*args); });

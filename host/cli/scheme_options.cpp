@@ -12,6 +12,8 @@ namespace {
 
 const std::map<std::string, image::Quantizer> kSchemes = {{"qmc", image::Quantizer::kQmc},
                                                          {"rtn", image::Quantizer::kRtn},
+                                                         {"gptq", image::Quantizer::kGptq},
+                                                         {"awq", image::Quantizer::kAwq},
                                                          {"mxint4", image::Quantizer::kMxInt4},
                                                          {"fp16", image::Quantizer::kFp16},
                                                          {"f32", image::Quantizer::kF32}};
@@ -25,7 +27,7 @@ std::optional<uint32_t> ParseOutlierBits(const std::optional<std::string>& text)
 
 bool SchemeArgs::AnyGiven() const {
   return !preset.empty() || scheme || bits || group || outlier_ratio || outlier_bits || balance || cell_bits ||
-         noise_aware || !device.empty() || embedding;
+         noise_aware || !device.empty() || embedding || gptq || act_order || damp;
 }
 
 void AddSchemeOptions(CLI::App* cmd, SchemeArgs& args) {
@@ -37,13 +39,15 @@ void AddSchemeOptions(CLI::App* cmd, SchemeArgs& args) {
   cmd->add_option("--preset", args.preset, preset_help)->check(CLI::IsMember(preset_names));
   cmd->add_option("--scheme", args.scheme,
                   "qmc: top-rho outliers in MRAM + inliers in ReRAM; rtn: the same group quantizer without "
-                  "outliers; mxint4: OCP MX INT4 (blocks of 32, E8M0 scale); fp16, f32: unquantized weights in DRAM "
-                  "[default: qmc]")
-      ->check(CLI::IsMember({"qmc", "rtn", "mxint4", "fp16", "f32"}));
-  cmd->add_option("--bits", args.bits, "inlier code bits for qmc/rtn [default: 3]")->check(CLI::IsMember({2u, 3u, 4u}));
+                  "outliers; gptq: rtn's layout with GPTQ's error-compensated rounding (Frantar et al. 2022); awq: "
+                  "rtn's layout after AWQ's activation-aware channel scaling and clip search (Lin et al. 2023); "
+                  "gptq and awq need --calib; mxint4: OCP MX INT4 (blocks of 32, E8M0 scale); fp16, f32: unquantized "
+                  "weights in DRAM [default: qmc]")
+      ->check(CLI::IsMember({"qmc", "rtn", "gptq", "awq", "mxint4", "fp16", "f32"}));
+  cmd->add_option("--bits", args.bits, "inlier code bits for qmc/rtn/gptq/awq [default: 3]")->check(CLI::IsMember({2u, 3u, 4u}));
   cmd->add_option("--group", args.group,
                   "weights per scale/zero along a row (the last group may be partial), or 'channel': one per row. "
-                  "With --outlier-bits N: inliers per scale, counted over a row's inliers [default: 64]")
+                  "With --outlier-bits N: inliers per scale, counted over a row's inliers [default: 64; gptq, awq: 128]")
       ->check(CLI::IsMember({"channel"}) | CLI::Range(1, 4096));
   cmd->add_option("--outlier-ratio", args.outlier_ratio,
                   "qmc: fraction rho of each matrix's weights (largest |w|) made outliers [default: 0.005]")
@@ -71,6 +75,17 @@ void AddSchemeOptions(CLI::App* cmd, SchemeArgs& args) {
   cmd->add_option("--embedding", args.embedding,
                   "token embedding / classifier: quant (like the other matrices) or fp16 (kept in DRAM) [default: quant]")
       ->check(CLI::IsMember({"quant", "fp16"}));
+  cmd->add_flag("--gptq", args.gptq,
+                "qmc: split the outliers off as usual, then round the inliers (and the 5-bit outliers of the paper "
+                "presets) with GPTQ's error feedback, so each row's rounding error is compensated inside it; needs "
+                "--calib. Not recorded in the image");
+  cmd->add_flag("--act-order", args.act_order,
+                "gptq, qmc --gptq: round columns in descending order of their input's energy (diag of X^T X); the "
+                "groups stay the natural-order ones, fitted up front");
+  cmd->add_option("--damp", args.damp,
+                  "gptq, qmc --gptq: dampening added to the Hessian X^T X, as a fraction of its mean diagonal "
+                  "[default: 0.01]")
+      ->check(CLI::Range(0.0, 1.0));
 }
 
 host::QuantOptions ResolveOptions(const SchemeArgs& args) {
@@ -89,6 +104,16 @@ host::QuantOptions ResolveOptions(const SchemeArgs& args) {
   if (outlier_bits) o.outlier_bits = *outlier_bits;
   if (args.balance) o.balance = *args.balance == "row" ? host::OutlierBalance::kRow : host::OutlierBalance::kTensor;
   if (o.quantizer == image::Quantizer::kMxInt4) o.bits = 4;
+  const bool calibrated_scheme = o.quantizer == image::Quantizer::kGptq || o.quantizer == image::Quantizer::kAwq;
+  if (calibrated_scheme && !args.group) o.group_size = 128;
+  if (args.gptq) {
+    if (o.quantizer != image::Quantizer::kQmc) throw CLI::ValidationError("--gptq applies to --scheme qmc (use --scheme gptq)");
+    o.gptq.enabled = true;
+  }
+  const bool gptq = o.quantizer == image::Quantizer::kGptq || o.gptq.enabled;
+  if ((args.act_order || args.damp) && !gptq) throw CLI::ValidationError("--act-order and --damp apply to gptq and qmc --gptq");
+  o.gptq.act_order = args.act_order;
+  if (args.damp) o.gptq.damp = *args.damp;
   // MLC cells default to the code width when a cell can hold it.
   if (args.cell_bits) {
     o.cell_bits = *args.cell_bits;
@@ -113,7 +138,7 @@ host::QuantOptions ResolveOptions(const SchemeArgs& args) {
 }
 
 std::string DescribeScheme(const host::QuantOptions& o) {
-  if (!o.preset.empty()) return o.preset;
+  if (!o.preset.empty()) return o.gptq.enabled ? o.preset + "+gptq" : o.preset;
   char text[96];
   const std::string group = o.group_size == host::kPerChannel ? "ch" : std::to_string(o.group_size);
   switch (o.quantizer) {
@@ -123,11 +148,15 @@ std::string DescribeScheme(const host::QuantOptions& o) {
       std::snprintf(text, sizeof text, "mxint4 c%u", o.cell_bits);
       return text;
     case image::Quantizer::kRtn:
-      std::snprintf(text, sizeof text, "rtn b%u g%s c%u", o.bits, group.c_str(), o.cell_bits);
+    case image::Quantizer::kGptq:
+    case image::Quantizer::kAwq:
+      std::snprintf(text, sizeof text, "%s b%u g%s c%u", o.quantizer == image::Quantizer::kRtn ? "rtn"
+                                                        : o.quantizer == image::Quantizer::kGptq ? "gptq" : "awq",
+                    o.bits, group.c_str(), o.cell_bits);
       return text;
     case image::Quantizer::kQmc:
-      std::snprintf(text, sizeof text, "qmc b%u g%s rho%g o%u c%u", o.bits, group.c_str(), o.outlier_ratio,
-                    o.outlier_bits == 0 ? 16u : o.outlier_bits, o.cell_bits);
+      std::snprintf(text, sizeof text, "qmc%s b%u g%s rho%g o%u c%u", o.gptq.enabled ? "+gptq" : "", o.bits,
+                    group.c_str(), o.outlier_ratio, o.outlier_bits == 0 ? 16u : o.outlier_bits, o.cell_bits);
       return text;
   }
   return "?";

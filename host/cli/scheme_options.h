@@ -1,6 +1,6 @@
 // The scheme flags `qmc pack` takes (--preset, --scheme, --bits, --group,
 // --outlier-ratio, --outlier-bits, --outlier-balance, --cell-bits,
-// --noise-aware, --device, --embedding), registered on a command and
+// --noise-aware, --device, --embedding, --gptq, --act-order, --damp), registered on a command and
 // resolved into QuantOptions: one definition for every command that
 // describes a packing (`qmc pack`, `qmc memsim`).
 #pragma once
@@ -26,6 +26,9 @@ struct SchemeArgs {
   std::optional<std::string> noise_aware;
   std::string device;
   std::optional<std::string> embedding;
+  bool gptq = false;
+  bool act_order = false;
+  std::optional<double> damp;
 
   // Whether any scheme flag was given on the command line.
   bool AnyGiven() const;
