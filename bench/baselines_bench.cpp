@@ -87,10 +87,12 @@ std::vector<Row> Rows() {
       {"qmc exact-outliers + gptq", Preset("exact-outliers", true)},
       {"rtn 4b g64, embedding fp16", Affine(Quantizer::kRtn, 4, 64)},
       {"qmc exact-outliers + gptq, embedding fp16", Preset("exact-outliers", true)},
+      {"qmc paper-3mlc + gptq, embedding fp16", Preset("paper-3mlc", true)},
   };
   rows[7].options.gptq.act_order = true;
   rows[12].options.embedding = qmc::host::EmbeddingMode::kFp16;
   rows[13].options.embedding = qmc::host::EmbeddingMode::kFp16;
+  rows[14].options.embedding = qmc::host::EmbeddingMode::kFp16;
   return rows;
 }
 

@@ -440,6 +440,16 @@ void Engine::Attention(uint32_t layer, uint32_t pos, uint32_t t) {
   }
 }
 
+void Engine::Attend(uint32_t layer, uint32_t pos, uint32_t n) {
+  const bool owner = image::OwnsKv(detail_, layer);
+  Rotate(q_, config_.n_heads, n);
+  if (owner) Rotate(k_, config_.n_kv_heads, n);
+  for (uint32_t t = 0; t < n; ++t) {
+    if (owner) StoreKv(layer, pos + t, t);
+    Attention(layer, pos + t, t);
+  }
+}
+
 const float* Engine::Forward(uint32_t token, uint32_t pos) { return Forward(&token, 1, pos); }
 
 const float* Engine::Forward(const uint32_t* tokens, uint32_t count, uint32_t pos) {

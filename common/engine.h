@@ -181,6 +181,10 @@ class Engine {
   // Attention of row t of q_ over `layer`'s KV source up to `pos`, into row
   // t of xb_ (n_heads x value_head_dim).
   void Attention(uint32_t layer, uint32_t pos, uint32_t t);
+  // The attention step of n tokens from `pos`: q_ (and, for a layer that
+  // owns its cache, k_) rotated, then token by token its key and value
+  // cached and its attention into xb_, so each sees only what precedes it.
+  void Attend(uint32_t layer, uint32_t pos, uint32_t n);
   // Cache row of (layer's KV source, cache position, KV head) in the key or value cache.
   size_t KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const;
   // Stores `count` KV heads of `width` values at `first_row` onwards.

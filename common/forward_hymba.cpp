@@ -82,12 +82,7 @@ void Engine::HymbaMixer(uint32_t l, uint32_t pos, uint32_t n) {
   }
 
   // Attention: no output projection; n_heads x value_head_dim = ssm_inner wide.
-  Rotate(q_, c.n_heads, n);
-  if (owner) Rotate(k_, c.n_kv_heads, n);
-  for (uint32_t t = 0; t < n; ++t) {
-    if (owner) StoreKv(l, pos + t, t);
-    Attention(l, pos + t, t);
-  }
+  Attend(l, pos, n);
 
   SsmStep(l, n);
 

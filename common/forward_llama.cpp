@@ -23,12 +23,7 @@ const float* Engine::ForwardLlama(uint32_t pos, uint32_t n) {
       AddBias(k_, Tensor(layer, Role::kKBias), n);
       AddBias(v_, Tensor(layer, Role::kVBias), n);
     }
-    Rotate(q_, c.n_heads, n);
-    Rotate(k_, c.n_kv_heads, n);
-    for (uint32_t t = 0; t < n; ++t) {
-      StoreKv(l, pos + t, t);
-      Attention(l, pos + t, t);
-    }
+    Attend(l, pos, n);
     MatMul(layer, Role::kAttnOut, xb_, xb2_, n);
     for (uint32_t t = 0; t < n; ++t) {
       for (uint32_t i = 0; i < c.dim; ++i) x_[t][i] += xb2_[t][i];

@@ -26,12 +26,7 @@ const float* Engine::ForwardPhi(uint32_t pos, uint32_t n) {
     MatMul(layer, Role::kUp, xb_, hb_, n);
     AddBias(hb_, Tensor(layer, Role::kUpBias), n);
 
-    Rotate(q_, c.n_heads, n);
-    Rotate(k_, c.n_kv_heads, n);
-    for (uint32_t t = 0; t < n; ++t) {
-      StoreKv(l, pos + t, t);
-      Attention(l, pos + t, t);
-    }
+    Attend(l, pos, n);
     MatMul(layer, Role::kAttnOut, xb_, xb2_, n);
     AddBias(xb2_, Tensor(layer, Role::kAttnOutBias), n);
 

@@ -19,6 +19,7 @@
 #include "host/pack_presets.h"
 #include "host/synthetic_checkpoint.h"
 #include "tests/cli_runner.h"
+#include "tests/small_configs.h"
 
 namespace {
 
@@ -26,25 +27,7 @@ namespace fs = std::filesystem;
 using qmc::Engine;
 using qmc::KvFormat;
 
-// Small configs of the four families (as tests/synthetic_checkpoint_test.cpp):
-// Hymba's layers 1 and 2 are windowed (16 positions) and share a KV cache.
-const char* const kConfigs[][2] = {
-    {"llama", R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 128,
-      "rms_norm_eps": 1e-5, "tie_word_embeddings": true})"},
-    {"qwen2", R"({"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 128,
-      "rms_norm_eps": 1e-6, "tie_word_embeddings": false})"},
-    {"phi", R"({"model_type": "phi", "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "vocab_size": 512, "max_position_embeddings": 128, "layer_norm_eps": 1e-5,
-      "hidden_act": "gelu_new", "partial_rotary_factor": 0.5, "tie_word_embeddings": false})"},
-    {"hymba", R"({"model_type": "hymba", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 3,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 256,
-      "orig_max_position_embeddings": 128, "rms_norm_eps": 1e-6, "hidden_act": "silu", "mlp_hidden_act": "silu",
-      "mamba_expand": 2, "mamba_d_state": 8, "mamba_d_conv": 4, "mamba_dt_rank": 8, "v_head_dim": 32,
-      "num_memory_tokens": 4, "sliding_window": 16, "global_attn_idx": [0], "kv_reuse_group": [[1, 2]],
-      "tie_word_embeddings": true})"},
-};
+using qmc::testing::kSmallConfigs;
 
 qmc::host::Checkpoint SmallModel(const char* family, const char* config) {
   const fs::path dir = qmc::testing::FreshTestDir(std::string("qmc_batch_") + family + "_");
@@ -110,7 +93,7 @@ std::vector<uint32_t> RandomTokens(uint32_t count, uint32_t vocab, uint32_t seed
 }
 
 TEST(EngineBatch, EveryFamilyMatchesTheOneTokenEngine) {
-  for (const auto& [family, config] : kConfigs) {
+  for (const auto& [family, config] : kSmallConfigs) {
     const qmc::host::Checkpoint checkpoint = SmallModel(family, config);
     for (const char* preset : {"f32", "paper-3mlc", "exact-outliers"}) {
       qmc::host::QuantOptions options;
@@ -132,7 +115,7 @@ TEST(EngineBatch, EveryFamilyMatchesTheOneTokenEngine) {
 }
 
 TEST(EngineBatch, RefusesMoreTokensThanTheBatchOrContext) {
-  const qmc::host::Checkpoint checkpoint = SmallModel("llama", kConfigs[0][1]);
+  const qmc::host::Checkpoint checkpoint = SmallModel("llama", kSmallConfigs[0][1]);
   qmc::host::QuantOptions options;
   options.quantizer = qmc::image::Quantizer::kF32;
   const std::vector<uint8_t> image = qmc::host::PackModel(checkpoint, options).image;
@@ -151,7 +134,7 @@ TEST(EngineBatch, RefusesMoreTokensThanTheBatchOrContext) {
 
 // The observer sees every matrix product's input rows, once per product.
 TEST(EngineBatch, ObserverSeesEveryMatrixInput) {
-  const qmc::host::Checkpoint checkpoint = SmallModel("llama", kConfigs[0][1]);
+  const qmc::host::Checkpoint checkpoint = SmallModel("llama", kSmallConfigs[0][1]);
   qmc::host::QuantOptions options;
   options.quantizer = qmc::image::Quantizer::kF32;
   const std::vector<uint8_t> image = qmc::host::PackModel(checkpoint, options).image;
@@ -186,7 +169,7 @@ TEST(EngineBatch, ObserverSeesEveryMatrixInput) {
 
 // MatMul by each available kernel against n reference MatVecs, every scheme.
 TEST(EngineBatch, MatMulKernelsMatchReferenceMatVecs) {
-  const qmc::host::Checkpoint checkpoint = SmallModel("llama", kConfigs[0][1]);
+  const qmc::host::Checkpoint checkpoint = SmallModel("llama", kSmallConfigs[0][1]);
   std::vector<qmc::host::QuantOptions> schemes;
   for (auto q : {qmc::image::Quantizer::kF32, qmc::image::Quantizer::kFp16, qmc::image::Quantizer::kRtn,
                  qmc::image::Quantizer::kMxInt4}) {

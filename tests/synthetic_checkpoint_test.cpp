@@ -20,6 +20,7 @@
 #include "host/pack_presets.h"
 #include "host/synthetic_checkpoint.h"
 #include "tests/cli_runner.h"
+#include "tests/small_configs.h"
 
 namespace {
 
@@ -33,32 +34,13 @@ using qmc::testing::Qmc;
 
 const fs::path kShared = QMC_SHARED_DIR;
 
-// Small configs of the four families; vocab 512 fits the shared tok512.bin.
-const char* const kConfigs[][2] = {
-    {"llama", R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 128,
-      "rms_norm_eps": 1e-5, "tie_word_embeddings": true})"},
-    {"qwen2", R"({"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 128,
-      "rms_norm_eps": 1e-6, "tie_word_embeddings": false})"},
-    {"phi", R"({"model_type": "phi", "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "vocab_size": 512, "max_position_embeddings": 128, "layer_norm_eps": 1e-5,
-      "hidden_act": "gelu_new", "partial_rotary_factor": 0.5, "tie_word_embeddings": false})"},
-    {"hymba", R"({"model_type": "hymba", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 3,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 256,
-      "orig_max_position_embeddings": 128, "rms_norm_eps": 1e-6, "hidden_act": "silu", "mlp_hidden_act": "silu",
-      "mamba_expand": 2, "mamba_d_state": 8, "mamba_d_conv": 4, "mamba_dt_rank": 8, "v_head_dim": 32,
-      "num_memory_tokens": 4, "sliding_window": 16, "global_attn_idx": [0], "kv_reuse_group": [[1, 2]],
-      "tie_word_embeddings": true})"},
-};
-
 class SyntheticWeights : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = qmc::testing::FreshTestDir("qmc_synthetic_"); }
   void TearDown() override { fs::remove_all(dir_); }
 
   fs::path Config(const std::string& family) {
-    for (const auto& [name, text] : kConfigs) {
+    for (const auto& [name, text] : qmc::testing::kSmallConfigs) {
       if (family != name) continue;
       fs::create_directories(dir_ / family);
       std::ofstream(dir_ / family / "config.json") << text;
@@ -196,7 +178,7 @@ TEST_F(SyntheticWeights, FewerLayersKeepTheFirstLayers) {
 TEST_F(SyntheticWeights, StreamedPackEqualsTheWholeCheckpointPack) {
   if (!fs::exists(kShared / "models/tok512.bin")) GTEST_SKIP() << "../shared/models is missing";
   const std::vector<uint8_t> tokenizer = qmc::host::LoadTokenizerFile(kShared / "models/tok512.bin", 512);
-  for (const auto& [family, text] : kConfigs) {
+  for (const auto& [family, text] : qmc::testing::kSmallConfigs) {
     SCOPED_TRACE(family);
     const ModelSpec model = qmc::host::SyntheticModel(Config(family));
     qmc::host::Checkpoint checkpoint = qmc::host::SyntheticCheckpoint(model, 11);
@@ -217,7 +199,7 @@ TEST_F(SyntheticWeights, StreamedPackEqualsTheWholeCheckpointPack) {
 TEST_F(SyntheticWeights, ModelShapesLayOutEveryFamilyAsPackWrites) {
   if (!fs::exists(kShared / "models/tok512.bin")) GTEST_SKIP() << "../shared/models is missing";
   const std::vector<uint8_t> tokenizer = qmc::host::LoadTokenizerFile(kShared / "models/tok512.bin", 512);
-  for (const auto& [family, text] : kConfigs) {
+  for (const auto& [family, text] : qmc::testing::kSmallConfigs) {
     SCOPED_TRACE(family);
     const ModelSpec model = qmc::host::SyntheticModel(Config(family));
     for (const char* preset : {"paper-3mlc", "exact-outliers"}) {
