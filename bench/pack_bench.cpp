@@ -144,6 +144,39 @@ double RelativeError(const qmc::host::Checkpoint& checkpoint, const qmc::host::P
   return std::sqrt(num / den);
 }
 
+// Pack-only throughput of the presets `qmc pack` is held to (rtn, qmc's
+// exact outliers, paper-3mlc): the checkpoint is in memory, PackImage runs on
+// one thread (tensor after tensor; no tensor here is large enough to be split
+// over rows) and on every core, three times each, alternating; prints the
+// median MB/s of f32 checkpoint, the spread, and the median ratio.
+void Throughput(const qmc::host::Checkpoint& checkpoint, double mb, const std::string& model) {
+  qmc::host::QuantOptions paper = Options(Quantizer::kQmc, 3, 0.3, qmc::host::kPerChannel);
+  paper.outlier_bits = 5;
+  paper.inlier_noise = 0.1;  // the noise-aware objective is on for the paper presets
+  const std::vector<Setting> presets = {{"rtn b3 g64", Options(Quantizer::kRtn)},
+                                        {"qmc exact-outliers", Options(Quantizer::kQmc, 3, 0.005)},
+                                        {"paper-3mlc", paper}};
+  std::printf("\nPack throughput, %s (pack only, checkpoint in memory; 3 runs each, alternating)\n\n"
+              "| preset | 1 thread MB/s (min-max) | all cores MB/s (min-max) | ratio |\n|---|---:|---:|---:|\n",
+              model.c_str());
+  for (const Setting& s : presets) {
+    std::vector<double> one, all, ratio;
+    for (int run = 0; run < 3; ++run) {
+      double rates[2];
+      for (unsigned threads : {1u, 0u}) {
+        const auto start = std::chrono::steady_clock::now();
+        const std::vector<uint8_t> image = qmc::host::PackImage(qmc::host::SourceOf(checkpoint), s.options, {}, threads);
+        rates[threads == 0] = mb / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+      one.push_back(rates[0]), all.push_back(rates[1]), ratio.push_back(rates[1] / rates[0]);
+    }
+    for (auto* v : {&one, &all, &ratio}) std::sort(v->begin(), v->end());
+    std::printf("| %s | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.2f |\n", s.label.c_str(), one[1], one[0], one[2],
+                all[1], all[0], all[2], ratio[1]);
+    std::fflush(stdout);
+  }
+}
+
 uint64_t Bytes(const fs::path& path) {
   if (!fs::is_directory(path)) return fs::file_size(path);
   uint64_t total = 0;
@@ -228,5 +261,9 @@ int main(int argc, char** argv) {
               "rel. error, sign-magnitude |\n|---|---|---:|---:|---:|---:|\n%s",
               what_if.c_str());
   if (!csv_path.empty()) std::ofstream(csv_path) << csv;
+  const Model& m = models.back();
+  qmc::host::Checkpoint checkpoint = qmc::host::LoadCheckpoint(m.checkpoint);
+  checkpoint.tokenizer = qmc::host::LoadTokenizerFile(m.tokenizer, checkpoint.config.vocab_size);
+  Throughput(checkpoint, static_cast<double>(Bytes(m.checkpoint)) / 1e6, m.name);
   return 0;
 }

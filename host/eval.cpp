@@ -53,8 +53,8 @@ uint32_t Argmax(const float* logits, uint32_t n) {
 // EvalBatch tokens at a time.
 class Runner {
  public:
-  Runner(const image::ImageView& image, uint32_t positions, KvFormat kv)
-      : batch_(EvalBatch(image.model(), positions)),
+  Runner(const image::ImageView& image, uint32_t positions, KvFormat kv, uint32_t batch)
+      : batch_(batch != 0 ? std::min(batch, positions) : EvalBatch(image.model(), positions)),
         arena_(Engine::ArenaBytes(image.model(), image.detail(), positions, batch_)),
         kv_(Engine::KvBytes(image.model(), image.detail(), positions, kv, batch_)) {
     if (const Status s = engine_.Init(image, arena_, kv_, kv, batch_); !s.ok()) throw InputError(DescribeStatus(s));
@@ -138,8 +138,8 @@ EvalResult Evaluate(const image::ImageView& image, const image::ImageView* refer
   // Engines are set up before any thread starts, so Init failures surface here.
   std::vector<Runner> runners, reference_runners;
   for (size_t i = 0; i < threads; ++i) {
-    runners.emplace_back(image, window, options.kv);
-    if (reference != nullptr) reference_runners.emplace_back(*reference, window, KvFormat::kF32);
+    runners.emplace_back(image, window, options.kv, options.batch);
+    if (reference != nullptr) reference_runners.emplace_back(*reference, window, KvFormat::kF32, options.batch);
   }
 
   // Per-window sums, added in window order afterwards: the same result for any thread count.

@@ -33,6 +33,7 @@ struct EvalOptions {
   size_t max_tokens = 0;         // score only the first max_tokens tokens; 0 = all
   uint32_t context = 0;          // positions per window, the start token included; 0 = min(seq_len, 2048)
   unsigned threads = 0;          // windows evaluated in parallel; 0 = one per hardware thread
+  uint32_t batch = 0;            // tokens per engine call; 0 = EvalBatch's, 1 = one at a time as a device runs
   // Called after each window with the tokens scored so far (from worker
   // threads, one call at a time).
   std::function<void(size_t scored, size_t total)> progress;

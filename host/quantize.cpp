@@ -1,5 +1,6 @@
 #include "host/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -7,6 +8,7 @@
 #include "common/quant_layout.h"
 #include "common/split_layout.h"
 #include "host/awq.h"
+#include "host/code_stream.h"
 #include "host/gptq.h"
 
 namespace qmc::host {
@@ -80,9 +82,16 @@ QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantO
 
   const uint32_t groups = quant::GroupsPerRow(tensor.cols, options.group_size);
   q.reconstruction.resize(tensor.data.size());
-  for (size_t i = 0; i < tensor.data.size(); ++i) {
-    const size_t pair = ((i / tensor.cols) * groups + (i % tensor.cols) / options.group_size) * 2u;
-    q.reconstruction[i] = quant::DequantGroupAffine(codes.codes[i], codes.scale_zero[pair], codes.scale_zero[pair + 1]);
+  for (uint32_t r = 0; r < tensor.rows; ++r) {
+    for (uint32_t g = 0; g < groups; ++g) {
+      const size_t pair = (static_cast<size_t>(r) * groups + g) * 2u;
+      const float scale = HalfToFloat(codes.scale_zero[pair]), zero = HalfToFloat(codes.scale_zero[pair + 1]);
+      const size_t end = static_cast<size_t>(r) * tensor.cols + std::min(tensor.cols, (g + 1u) * options.group_size);
+      // quant::DequantGroupAffine with the group's fp16 pair decoded once.
+      for (size_t i = static_cast<size_t>(r) * tensor.cols + g * options.group_size; i < end; ++i) {
+        q.reconstruction[i] = (static_cast<float>(codes.codes[i]) - zero) * scale;
+      }
+    }
   }
   if (outlier_index.empty()) return q;
 
@@ -176,8 +185,9 @@ std::vector<uint8_t> PackCodes(const std::vector<uint8_t>& codes, uint32_t rows,
   const uint32_t words_per_row = quant::WordsPerRow(cols, bits, cell_bits);
   std::vector<uint32_t> words(static_cast<size_t>(rows) * words_per_row, 0u);
   for (uint32_t r = 0; r < rows; ++r) {
-    uint32_t* row_words = words.data() + static_cast<size_t>(r) * words_per_row;
-    for (uint32_t c = 0; c < cols; ++c) quant::WriteCode(row_words, c, codes[static_cast<size_t>(r) * cols + c], bits, cell_bits);
+    CodeStream row(words.data() + static_cast<size_t>(r) * words_per_row, bits, cell_bits);
+    for (uint32_t c = 0; c < cols; ++c) row.Put(codes[static_cast<size_t>(r) * cols + c]);
+    row.Flush();
   }
   std::vector<uint8_t> bytes(words.size() * 4u);
   std::memcpy(bytes.data(), words.data(), bytes.size());

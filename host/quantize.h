@@ -100,11 +100,16 @@ struct AffineFit {
   double loss = 0.0;
 };
 AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineGrid& grid, double noise);
+// The same search summing every candidate's loss in element order: the
+// reference FitAffine's vectorized search is held equal to.
+AffineFit FitAffineReference(const float* w, uint32_t n, uint32_t max_code, const AffineGrid& grid, double noise);
 // The one candidate of that search whose range is shrunk by `shrink` (loss
 // unset): AWQ's clip search weighs candidates by the output error instead.
 AffineFit ShrunkAffine(const float* w, uint32_t n, uint32_t max_code, bool holds_zero, float shrink);
 // The code of w under a fit (clamped to [0, max_code]).
 uint32_t AffineCode(float w, const AffineFit& fit, uint32_t max_code);
+// AffineCode of w[0..n) into codes[0..n) (max_code ≤ 255).
+void AffineCodes(const float* w, uint32_t n, const AffineFit& fit, uint32_t max_code, uint8_t* codes);
 
 // Per group of `group_size` along each row (the last group may be partial):
 // asymmetric `bits`-bit codes with an integer zero point, the clipping range

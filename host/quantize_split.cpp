@@ -7,6 +7,8 @@
 
 #include "common/half.h"
 #include "common/split_layout.h"
+#include "host/code_stream.h"
+#include "host/parallel_rows.h"
 #include "host/quantize.h"
 
 namespace qmc::host {
@@ -44,28 +46,30 @@ SplitCodes FitSplit(const Tensor& tensor, const QuantOptions& options) {
   split.fits.resize(static_cast<size_t>(rows) * pairs_per_row);
   split.codes.resize(tensor.data.size());
 
-  std::vector<float> inliers, outliers;
-  std::vector<uint32_t> inlier_cols, outlier_cols;
-  for (uint32_t r = 0; r < rows; ++r) {
-    const size_t base = static_cast<size_t>(r) * cols;
-    inliers.clear(), outliers.clear(), inlier_cols.clear(), outlier_cols.clear();
-    for (uint32_t c = 0; c < cols; ++c) {
-      (split.is_outlier[base + c] ? outliers : inliers).push_back(tensor.data[base + c]);
-      (split.is_outlier[base + c] ? outlier_cols : inlier_cols).push_back(c);
-    }
-    AffineFit* fits = split.fits.data() + static_cast<size_t>(r) * pairs_per_row;
-    fits[0] = FitAffine(outliers.data(), static_cast<uint32_t>(outliers.size()), outlier_max, kOutlierGrid, 0.0);
-    for (size_t k = 0; k < outliers.size(); ++k) {
-      split.codes[base + outlier_cols[k]] = static_cast<uint8_t>(AffineCode(outliers[k], fits[0], outlier_max));
-    }
-    for (size_t begin = 0, g = 0; begin < inliers.size(); begin += group, ++g) {
-      const auto n = static_cast<uint32_t>(std::min<size_t>(group, inliers.size() - begin));
-      fits[1 + g] = FitAffine(inliers.data() + begin, n, inlier_max, kInlierGrid, options.inlier_noise);
-      for (size_t k = begin; k < begin + n; ++k) {
-        split.codes[base + inlier_cols[k]] = static_cast<uint8_t>(AffineCode(inliers[k], fits[1 + g], inlier_max));
+  ForRowRanges(rows, tensor.data.size(), [&](uint32_t row_begin, uint32_t row_end) {
+    std::vector<float> inliers, outliers;
+    std::vector<uint32_t> inlier_cols, outlier_cols;
+    std::vector<uint8_t> codes(cols);
+    for (uint32_t r = row_begin; r < row_end; ++r) {
+      const size_t base = static_cast<size_t>(r) * cols;
+      inliers.clear(), outliers.clear(), inlier_cols.clear(), outlier_cols.clear();
+      for (uint32_t c = 0; c < cols; ++c) {
+        (split.is_outlier[base + c] ? outliers : inliers).push_back(tensor.data[base + c]);
+        (split.is_outlier[base + c] ? outlier_cols : inlier_cols).push_back(c);
       }
+      AffineFit* fits = split.fits.data() + static_cast<size_t>(r) * pairs_per_row;
+      const auto outlier_count = static_cast<uint32_t>(outliers.size());
+      fits[0] = FitAffine(outliers.data(), outlier_count, outlier_max, kOutlierGrid, 0.0);
+      AffineCodes(outliers.data(), outlier_count, fits[0], outlier_max, codes.data());
+      for (size_t k = 0; k < outliers.size(); ++k) split.codes[base + outlier_cols[k]] = codes[k];
+      for (size_t begin = 0, g = 0; begin < inliers.size(); begin += group, ++g) {
+        const auto n = static_cast<uint32_t>(std::min<size_t>(group, inliers.size() - begin));
+        fits[1 + g] = FitAffine(inliers.data() + begin, n, inlier_max, kInlierGrid, options.inlier_noise);
+        AffineCodes(inliers.data() + begin, n, fits[1 + g], inlier_max, codes.data() + begin);
+      }
+      for (size_t k = 0; k < inliers.size(); ++k) split.codes[base + inlier_cols[k]] = codes[k];
     }
-  }
+  });
   return split;
 }
 
@@ -92,24 +96,33 @@ QuantizedTensor WriteSplit(const SplitCodes& split, uint32_t rows, uint32_t cols
   std::vector<uint32_t> bitmap(static_cast<size_t>(rows) * bitmap_words, 0u);
   std::vector<uint32_t> row_start(rows + 1u, 0u);
 
-  uint64_t next_inlier = 0, next_outlier = 0;
+  uint64_t next_outlier = 0;
+  CodeStream inlier_stream(inlier_words.data(), options.bits, options.cell_bits);
+  CodeStream outlier_stream(outlier_words.data(), options.outlier_bits, 1);
+  std::vector<float> scale(pairs_per_row), zero(pairs_per_row);  // the row's fits as floats
   for (uint32_t r = 0; r < rows; ++r) {
     row_start[r] = static_cast<uint32_t>(next_outlier);
     const AffineFit* fits = split.fits.data() + static_cast<size_t>(r) * pairs_per_row;
+    for (uint32_t p = 0; p < pairs_per_row; ++p) scale[p] = HalfToFloat(fits[p].scale), zero[p] = HalfToFloat(fits[p].zero);
     uint32_t inliers = 0;
     for (uint32_t c = 0; c < cols; ++c) {
       const size_t i = static_cast<size_t>(r) * cols + c;
       const uint32_t code = split.codes[i];
-      const AffineFit& fit = split.is_outlier[i] ? fits[0] : fits[1u + inliers++ / group];
+      uint32_t p = 0;
       if (split.is_outlier[i]) {
         bitmap[static_cast<size_t>(r) * bitmap_words + c / 32u] |= 1u << (c % 32u);
-        quant::WriteCode(outlier_words.data(), next_outlier++, code, options.outlier_bits, 1);
+        outlier_stream.Put(code);
+        ++next_outlier;
       } else {
-        quant::WriteCode(inlier_words.data(), next_inlier++, code, options.bits, options.cell_bits);
+        p = 1u + inliers++ / group;
+        inlier_stream.Put(code);
       }
-      q.reconstruction[i] = quant::DequantGroupAffine(code, fit.scale, fit.zero);
+      // quant::DequantGroupAffine with the fp16 pair decoded once per row.
+      q.reconstruction[i] = (static_cast<float>(code) - zero[p]) * scale[p];
     }
   }
+  inlier_stream.Flush();
+  outlier_stream.Flush();
   row_start[rows] = static_cast<uint32_t>(next_outlier);
 
   q.data.resize(inlier_words.size() * 4u);

@@ -1,22 +1,37 @@
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <functional>
 
 #include "host/quantize.h"
 
 namespace qmc::host {
 namespace {
 
-// Largest |w| first; equal magnitudes by position, so the choice is deterministic.
+// Appends, in ascending order, the k largest-|w| positions of [begin, end);
+// equal magnitudes by position, so the choice is deterministic. |w| is
+// compared as its bits (sign cleared), which order as the magnitudes do for
+// finite weights: the k-th largest key is found by selection, then every
+// position above it is taken and, of those at it, the first ones.
 void TakeLargest(const float* w, uint32_t begin, uint32_t end, uint32_t k, std::vector<uint32_t>& out) {
   if (k == 0) return;
-  std::vector<uint32_t> idx(end - begin);
-  for (uint32_t i = begin; i < end; ++i) idx[i - begin] = i;
-  auto larger = [w](uint32_t a, uint32_t b) {
-    const float fa = std::fabs(w[a]), fb = std::fabs(w[b]);
-    return fa != fb ? fa > fb : a < b;
-  };
-  std::nth_element(idx.begin(), idx.begin() + (k - 1), idx.end(), larger);
-  out.insert(out.end(), idx.begin(), idx.begin() + k);
+  const auto magnitude = [w](uint32_t i) { return std::bit_cast<uint32_t>(w[i]) & 0x7FFFFFFFu; };
+  std::vector<uint32_t> keys(end - begin);
+  for (uint32_t i = begin; i < end; ++i) keys[i - begin] = magnitude(i);
+  std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end(), std::greater<>());
+  const uint32_t kth = keys[k - 1];
+  uint32_t above = 0;
+  for (uint32_t i = begin; i < end; ++i) above += magnitude(i) > kth ? 1u : 0u;
+  uint32_t at_kth = k - above;  // how many of the positions at the k-th key to take
+  for (uint32_t i = begin; i < end; ++i) {
+    const uint32_t key = magnitude(i);
+    if (key > kth) {
+      out.push_back(i);
+    } else if (key == kth && at_kth > 0) {
+      out.push_back(i);
+      --at_kth;
+    }
+  }
 }
 
 }  // namespace
@@ -36,8 +51,7 @@ std::vector<uint32_t> SelectOutliers(const Tensor& tensor, double ratio, Outlier
       TakeLargest(tensor.data.data(), r * tensor.cols, (r + 1) * tensor.cols, k, out);
     }
   }
-  std::sort(out.begin(), out.end());
-  return out;
+  return out;  // ascending: each range's positions are, and the ranges are in order
 }
 
 }  // namespace qmc::host

@@ -119,35 +119,41 @@ qemu_pid=$!
 exec 3<>"$work/uart.in" 4<>"$work/uart.out"
 printf '%s\n' "$line" >&3
 
-# Lines as they come; a line still streaming when `read` times out is kept
-# and completed by the next read.
+# UART0 goes to a file; its complete lines are printed as they come. (Not
+# `read -t` on the FIFO: a timeout landing as a line's newline is read loses
+# that newline, which joined two lines of text under load.)
+cat <&4 >"$work/uart.log" &
+relays+=($!)
 status=
-pending=
+printed=0
 while [ -z "$status" ]; do
-  if IFS= read -r -t 1 -u 4 out; then
-    out=$pending$out
-    pending=
-    printf '%s\n' "$out"
-    case $out in
-      "qmc-fw: stats "*)
-        if [[ $out =~ cycles/token=([0-9]+) ]]; then
-          echo "qemu-m55: instructions/token=$((BASH_REMATCH[1] * 125 / 4)) (-icount shift=0: cycles/token x 31.25)"
-        fi
-        status=0
-        ;;
-      "qmc-fw: error:"* | "qmc-fw: fault:"* | "qmc-fw: no image to run"*) status=1 ;;
-    esac
+  complete=$(wc -l <"$work/uart.log")
+  if [ "$complete" -gt "$printed" ]; then
+    while IFS= read -r out; do
+      printf '%s\n' "$out"
+      case $out in
+        "qmc-fw: stats "*)
+          if [[ $out =~ cycles/token=([0-9]+) ]]; then
+            echo "qemu-m55: instructions/token=$((BASH_REMATCH[1] * 125 / 4)) (-icount shift=0: cycles/token x 31.25)"
+          fi
+          status=0
+          break
+          ;;
+        "qmc-fw: error:"* | "qmc-fw: fault:"* | "qmc-fw: no image to run"*) status=1; break ;;
+      esac
+    done < <(sed -n "$((printed + 1)),${complete}p" "$work/uart.log")
+    printed=$complete
+  elif ! kill -0 "$qemu_pid" 2>/dev/null; then
+    # What QEMU wrote last, a partial line included.
+    sed -n "$((printed + 1)),\$p" "$work/uart.log"
+    rc=0
+    wait "$qemu_pid" || rc=$?
+    qemu_pid=
+    cat "$work/qemu.err" >&2
+    echo "$0: QEMU stopped before the firmware finished (exit $rc; 124: timed out after ${timeout_s} s)" >&2
+    status=$((rc == 124 ? 124 : 1))
   else
-    pending+=$out
-    if ! kill -0 "$qemu_pid" 2>/dev/null; then
-      [ -z "$pending" ] || printf '%s\n' "$pending"
-      rc=0
-      wait "$qemu_pid" || rc=$?
-      qemu_pid=
-      cat "$work/qemu.err" >&2
-      echo "$0: QEMU stopped before the firmware finished (exit $rc; 124: timed out after ${timeout_s} s)" >&2
-      status=$((rc == 124 ? 124 : 1))
-    fi
+    sleep 0.1
   fi
 done
 exit $status

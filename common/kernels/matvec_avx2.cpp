@@ -559,18 +559,68 @@ QMC_AVX2 void DotFour(const float* w, const float* x, size_t x_stride, uint32_t 
   y[3 * y_stride] = HorizontalSum(s3);
 }
 
-// Each row decoded once (f32 rows are read in place), then dotted with the
-// inputs four at a time.
+// Row r of a group-affine or mxint4 tensor as image::DequantizeRow decodes
+// it, to the bit: codes unpacked a vector at a time, (code − zero) · scale
+// per group, then the CSR outliers added.
+template <GroupScale (*kScaleOf)(const uint8_t*, uint32_t)>
+QMC_AVX2 void DecodePackedRow(const PackedTensor& p, const image::TensorEntry& t, uint32_t flip, uint32_t r,
+                              float* out) {
+  Unpack(p.RowWords(r), t.cols, t.bits, t.cell_bits, flip, out);
+  const uint8_t* scales = p.RowScales(r);
+  for (uint32_t first = 0, g = 0; first < t.cols; first += t.group_size, ++g) {
+    const GroupScale s = kScaleOf(scales, g);
+    const uint32_t end = first + t.group_size < t.cols ? first + t.group_size : t.cols;
+    for (uint32_t c = first; c < end; ++c) out[c] = (out[c] - s.zero) * s.scale;
+  }
+  if (p.outliers == nullptr) return;
+  const uint32_t end = LoadU32(p.outliers + (r + 1u) * 4u);
+  const uint8_t* entries = p.outliers + (t.rows + 1u) * 4u;
+  for (uint32_t k = LoadU32(p.outliers + r * 4u); k < end; ++k) {
+    const uint32_t col = LoadU16(entries + k * 4u);
+    if (col < t.cols) out[col] += HalfToFloat(LoadU16(entries + k * 4u + 2u));
+  }
+}
+
+// One decoded row (y's column r) dotted with the n inputs, four at a time.
+QMC_AVX2 void DotInputs(const float* w, uint32_t cols, const float* x, size_t x_stride, uint32_t n, float* y,
+                        size_t y_stride) {
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) DotFour(w, x + i * x_stride, x_stride, cols, y + i * y_stride, y_stride);
+  for (; i < n; ++i) y[i * y_stride] = Dot(w, x + i * x_stride, cols);
+}
+
+// Each row decoded once (f32 rows read in place; group-affine and mxint4
+// rows unpacked by vector; split and fp16 rows by image::DequantizeRow),
+// then dotted with every input.
 QMC_AVX2 void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride,
                      float* y, size_t y_stride, uint32_t n, float* row_buffer) {
-  const bool dense = static_cast<image::Scheme>(t.scheme) == image::Scheme::kF32;
-  const auto* weights = reinterpret_cast<const float*>(image.blob(t.data).data());
-  for (uint32_t r = 0; r < t.rows; ++r) {
-    const float* w = dense ? weights + static_cast<size_t>(r) * t.cols : row_buffer;
-    if (!dense) image::DequantizeRow(image, t, r, row_buffer);
-    uint32_t i = 0;
-    for (; i + 4 <= n; i += 4) DotFour(w, x + i * x_stride, x_stride, t.cols, y + i * y_stride + r, y_stride);
-    for (; i < n; ++i) y[i * y_stride + r] = Dot(w, x + i * x_stride, t.cols);
+  switch (static_cast<image::Scheme>(t.scheme)) {
+    case image::Scheme::kF32: {
+      const auto* w = reinterpret_cast<const float*>(image.blob(t.data).data());
+      for (uint32_t r = 0; r < t.rows; ++r) DotInputs(w + static_cast<size_t>(r) * t.cols, t.cols, x, x_stride, n, y + r, y_stride);
+      return;
+    }
+    case image::Scheme::kGroupAffine:
+    case image::Scheme::kMxInt4: {
+      const PackedTensor p(image, t);
+      const bool mx = t.scheme == static_cast<uint8_t>(image::Scheme::kMxInt4);
+      for (uint32_t r = 0; r < t.rows; ++r) {
+        if (mx) {
+          DecodePackedRow<MxScale>(p, t, kMxCodeFlip, r, row_buffer);
+        } else {
+          DecodePackedRow<AffineScale>(p, t, 0u, r, row_buffer);
+        }
+        DotInputs(row_buffer, t.cols, x, x_stride, n, y + r, y_stride);
+      }
+      return;
+    }
+    case image::Scheme::kF16:
+    case image::Scheme::kSplit:
+      for (uint32_t r = 0; r < t.rows; ++r) {
+        image::DequantizeRow(image, t, r, row_buffer);
+        DotInputs(row_buffer, t.cols, x, x_stride, n, y + r, y_stride);
+      }
+      return;
   }
 }
 
