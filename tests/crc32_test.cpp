@@ -24,5 +24,19 @@ TEST(Crc32, MatchesZlibAndChains) {
   EXPECT_EQ(Crc32(data.data() + 4000, data.size() - 4000, first), expected);
 }
 
+// Eight bytes at a time, then the rest: every length and start alignment
+// around the 8-byte steps equals zlib.
+TEST(Crc32, EveryLengthAndAlignmentMatchesZlib) {
+  std::mt19937 rng(11);
+  std::vector<uint8_t> data(300);
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t size = 0; start + size <= data.size(); ++size) {
+      const uint32_t expected = static_cast<uint32_t>(crc32(0L, data.data() + start, static_cast<uInt>(size)));
+      ASSERT_EQ(Crc32(data.data() + start, size), expected) << start << " " << size;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qmc
