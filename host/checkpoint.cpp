@@ -1,5 +1,6 @@
 #include "host/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -50,10 +51,17 @@ Checkpoint LoadCheckpoint(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(path, ec)) return LoadHuggingFace(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string() + ": cannot open checkpoint");
-  char magic[4] = {};
-  in.read(magic, sizeof magic);
+  char head[28] = {};  // a llama2.c header's seven ints
+  in.read(head, sizeof head);
   if (in.gcount() < 4) throw InputError(path.string() + ": too short to be a checkpoint");
-  if (std::string(magic, 4) == "GGUF") return LoadGguf(path);
+  if (std::string(head, 4) == "GGUF") return LoadGguf(path);
+  // Text (a config, a script, /etc/passwd): a llama2.c header's small ints
+  // always hold zero bytes, so all-printable leading bytes are no checkpoint.
+  const auto read = static_cast<size_t>(in.gcount());
+  if (std::all_of(head, head + read, [](char c) { return c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c < 0x7F); })) {
+    throw InputError(path.string() +
+                     ": not a recognised checkpoint format (a llama2.c .bin, a GGUF file or a HuggingFace directory)");
+  }
   if (path.extension() == ".safetensors") {
     throw InputError(path.string() + ": pass the HuggingFace directory (with config.json), not the .safetensors file");
   }

@@ -311,6 +311,20 @@ TEST(Llama2cErrors, HeaderFieldsAreChecked) {
   ExpectInputError([&] { host::LoadLlama2c(dir / "absent.bin"); }, "cannot open");
 }
 
+// A text file has no magic and would otherwise be read as a llama2.c v0
+// header ("dim 1953460082 is not a multiple of n_heads").
+TEST(Llama2cErrors, TextIsNotACheckpoint) {
+  ScratchDir dir;
+  const std::string text = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n";
+  WriteFile(dir / "passwd", std::vector<uint8_t>(text.begin(), text.end()));
+  ExpectInputError([&] { host::LoadCheckpoint(dir / "passwd"); }, "not a recognised checkpoint format");
+  // Binary llama2.c files still load, and their own errors still name the problem.
+  ByteBuilder zero_heads;
+  for (int32_t v : {64, 172, 5, 0, 4, 512, 512}) zero_heads.Put(v);
+  WriteFile(dir / "zero_heads.bin", zero_heads.bytes);
+  ExpectInputError([&] { host::LoadCheckpoint(dir / "zero_heads.bin"); }, "n_heads");
+}
+
 TEST(Llama2cErrors, V2HeaderIsChecked) {
   QMC_REQUIRE_SHARED(SharedModel("stories260K.bin"));
   const Checkpoint v0 = host::LoadLlama2c(SharedModel("stories260K.bin"));
