@@ -122,7 +122,8 @@ printf '%s\n' "$line" >&3
 # UART0 goes to a file; its complete lines are printed as they come. (Not
 # `read -t` on the FIFO: a timeout landing as a line's newline is read loses
 # that newline, which joined two lines of text under load.)
-cat <&4 >"$work/uart.log" &
+: >"$work/uart.log"  # before the loop reads it: the relay below may not have started yet
+cat <&4 >>"$work/uart.log" &
 relays+=($!)
 status=
 printed=0

@@ -7,6 +7,8 @@
 #include <memory>
 #include <thread>
 
+#include "host/flash/write_all.h"
+
 namespace qmc::host::flash {
 namespace {
 
@@ -17,6 +19,8 @@ using Clock = std::chrono::steady_clock;
 constexpr unsigned char kLatencyMs = 2;
 // Between empty polls of the chip while waiting for a reply.
 constexpr std::chrono::microseconds kPollPause{500};
+// A bridge that takes no byte for this long is gone or wedged.
+constexpr std::chrono::milliseconds kWriteStall{2000};
 
 std::string UsbId(uint16_t vendor, uint16_t product) {
   char text[16];
@@ -59,11 +63,10 @@ void FtdiPort::FailOpening(const char* what) {
 }
 
 void FtdiPort::Write(std::span<const uint8_t> data) {
-  while (!data.empty()) {
-    const int n = ftdi_write_data(ftdi_, data.data(), static_cast<int>(data.size()));
-    if (n < 0) throw PortError(Describe() + ": write failed: " + ftdi_get_error_string(ftdi_));
-    data = data.subspan(static_cast<size_t>(n));
-  }
+  WriteAll(
+      data, Describe(), kWriteStall,
+      [this](std::span<const uint8_t> rest) { return ftdi_write_data(ftdi_, rest.data(), static_cast<int>(rest.size())); },
+      [this] { return std::string(ftdi_get_error_string(ftdi_)); });
 }
 
 size_t FtdiPort::Read(std::span<uint8_t> out, std::chrono::milliseconds timeout) {
