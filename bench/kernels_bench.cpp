@@ -9,7 +9,12 @@
 // (codes or values, scales, outliers) read per second; vs_reference and
 // vs_scalar = that kernel's CPU time per matvec over this one's, both from
 // this run (the reference and scalar of each case are registered, so run,
-// first).
+// first). avx512 is the AVX2 matvec with AVX-512 MatMul tiles, listed where
+// the CPU has it.
+//
+// Then MatMul, the batched product (qmc eval, calibration), of 64 inputs
+// ("matmul64"): items/s = weights × inputs per second (multiply-adds), and
+// vs_scalar against the scalar kernel's MatMul in this run.
 #include <benchmark/benchmark.h>
 
 #include <ctime>
@@ -67,6 +72,30 @@ void RunMatVec(benchmark::State& state, const PackedCase* c, const char* tensor,
   }
 }
 
+constexpr uint32_t kInputs = 64;
+
+void RunMatMul(benchmark::State& state, const PackedCase* c, const char* tensor, MatVecKernel kernel,
+               const std::string& key) {
+  const qmc::image::TensorEntry t = c->view.tensor(c->view.FindTensor(tensor));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(size_t{kInputs} * t.cols), y(size_t{kInputs} * t.rows), row(t.cols);
+  for (float& v : x) v = normal(rng);
+  const std::clock_t start = std::clock();
+  for (auto _ : state) {
+    qmc::MatMul(c->view, t, x.data(), t.cols, y.data(), t.rows, kInputs, row.data(), kernel);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double seconds = static_cast<double>(std::clock() - start) / CLOCKS_PER_SEC / static_cast<double>(state.iterations());
+  state.SetItemsProcessed(state.iterations() * int64_t{t.rows} * t.cols * kInputs);
+  if (kernel == MatVecKernel::kScalar) {
+    scalar_seconds[key] = seconds;
+  } else if (const auto it = scalar_seconds.find(key); it != scalar_seconds.end()) {
+    state.counters["vs_scalar"] = it->second / seconds;
+  }
+}
+
 qmc::host::QuantOptions Options(Quantizer quantizer, uint32_t bits, uint32_t cell_bits) {
   qmc::host::QuantOptions o;
   o.quantizer = quantizer;
@@ -105,19 +134,31 @@ int main(int argc, char** argv) {
   schemes.push_back({"split_b3c3", SplitOptions(3)});
   schemes.push_back({"split_b3c2", SplitOptions(2)});
   std::vector<MatVecKernel> kernels = {MatVecKernel::kReference, MatVecKernel::kScalar};
-  if (qmc::MatVecKernelAvailable(MatVecKernel::kAvx2)) kernels.push_back(MatVecKernel::kAvx2);
-  const char* kernel_names[] = {"reference", "scalar", "avx2"};
+  for (MatVecKernel kernel : {MatVecKernel::kAvx2, MatVecKernel::kAvx512}) {
+    if (qmc::MatVecKernelAvailable(kernel)) kernels.push_back(kernel);
+  }
+  const char* kernel_names[] = {"reference", "scalar", "avx2", "avx512"};
 
   std::deque<PackedCase> cases;  // stable addresses for the registered lambdas
   for (const auto& [name, options] : schemes) {
     PackedCase& c = cases.emplace_back(PackedCase{name, qmc::host::PackModel(checkpoint, options), {}});
     c.view = qmc::image::ImageView::OpenFile(c.packed.image).value();
-    for (const auto& [tensor, shape] : {std::pair{"blk.0.ffn_gate.weight", "768x288"}, {"blk.0.ffn_down.weight", "288x768"}}) {
+    for (const auto& [tensor_name, shape] :
+         {std::pair{"blk.0.ffn_gate.weight", "768x288"}, {"blk.0.ffn_down.weight", "288x768"}}) {
+      const char* tensor = tensor_name;  // a structured binding cannot be captured before C++20 in clang 14
       const std::string key = name + "/" + shape;
       for (MatVecKernel kernel : kernels) {
         benchmark::RegisterBenchmark((key + "/" + kernel_names[static_cast<int>(kernel)]).c_str(),
                                      [&c, tensor, kernel, key](benchmark::State& state) {
                                        RunMatVec(state, &c, tensor, kernel, key);
+                                     });
+      }
+      for (MatVecKernel kernel : kernels) {
+        if (kernel == MatVecKernel::kReference) continue;  // n matvecs: the matvec rows above
+        const std::string matmul_key = key + "/matmul64";
+        benchmark::RegisterBenchmark((matmul_key + "/" + kernel_names[static_cast<int>(kernel)]).c_str(),
+                                     [&c, tensor, kernel, matmul_key](benchmark::State& state) {
+                                       RunMatMul(state, &c, tensor, kernel, matmul_key);
                                      });
       }
     }

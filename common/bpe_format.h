@@ -23,6 +23,9 @@ namespace qmc::bpe {
 inline constexpr uint32_t kMagic = 0x4B4F5451u;  // bytes "QTOK"
 inline constexpr uint16_t kVersion = 1;
 inline constexpr uint32_t kNoToken = 0xFFFFFFFFu;
+// The longest token text, as a llama2.c tokenizer's max_token_length
+// (kLlama2cMaxTokenLength): the device's decode buffer is sized by it.
+inline constexpr uint32_t kMaxTokenBytes = 1024;
 
 enum class Model : uint8_t {
   kByteLevel = 1,      // GPT-2 style: texts are raw bytes, every byte has a token

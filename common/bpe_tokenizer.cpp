@@ -157,6 +157,7 @@ Status BpeTokenizer::Validate(std::span<const uint8_t> bytes, uint32_t vocab_siz
       return Error(StatusCode::kOutOfBounds, "BPE token text empty or out of bounds");
     longest = std::max(longest, end - begin);
   }
+  if (longest > bpe::kMaxTokenBytes) return Error(StatusCode::kTooLarge, "BPE token text longer than 1024 bytes");
   if (s.U32(l.text_offsets + h.token_count * 4u) != h.text_bytes || longest != h.max_token_bytes) {
     return Error(StatusCode::kInvalidValue, "BPE token texts do not match text_bytes or max_token_bytes");
   }

@@ -86,7 +86,9 @@ void Engine::ForEachBuffer(Visit&& visit) {
     visit(rows->data, static_cast<size_t>(batch_) * rows->stride);
   }
   visit(kv_row_, Max(c.head_dim, d.value_head_dim));
-  visit(att_, static_cast<size_t>(QueryGroup(c)) * (d.meta_tokens + context_));
+  visit(att_, static_cast<size_t>(batch_) * QueryGroup(c) * (d.meta_tokens + context_));
+  visit(q_t_, batch_ > 1 ? static_cast<size_t>(batch_) * q_.stride : 0);
+  visit(scores_, batch_);
   visit(row_, widest_input);
 }
 
@@ -394,47 +396,84 @@ const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t ro
   return scratch;
 }
 
-// Grouped-query attention: query heads g·group .. g·group + group − 1 share
-// KV head g, so each cached key and value row is loaded (decoded, counted)
-// once and used by every query head of its group. Each head's scores and
-// weighted sum are the same operations in the same order as one head at a
-// time. A layer without global attention sees the meta tokens and the last
-// attn_window positions. Writes the heads' outputs to row t of xb_.
-void Engine::Attention(uint32_t layer, uint32_t pos, uint32_t t) {
+// Grouped-query attention of n tokens from cache position `pos`, every one's
+// key and value cached: token t (position pos + t) sees the positions up to
+// its own, and a layer without global attention the meta tokens and the last
+// attn_window positions only. Query heads g·group .. g·group + group − 1 share
+// KV head g. Each cached key and value row is loaded (decoded, counted) once
+// for the batch and used by every token and query head that sees it. A
+// token's scores, softmax and weighted sums are the same operations in the
+// same order as one token and one head at a time; the score sums run across
+// the tokens (the queries transposed), a loop the compiler vectorises.
+// Writes each token's heads' outputs to its row of xb_.
+void Engine::Attention(uint32_t layer, uint32_t pos, uint32_t n) {
   const uint32_t head_dim = config_.head_dim;
   const uint32_t value_dim = detail_.value_head_dim;
   const uint32_t group = QueryGroup(config_);
-  const uint32_t stride = detail_.meta_tokens + context_;  // att_ holds one row of cache positions per head of a group
+  const uint32_t stride = detail_.meta_tokens + context_;  // att_ holds a row of cache positions per token and head of a group
   const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
-  // Visible: [0, meta_end) and [window_start, pos].
-  // Hymba's decode rule: {0..meta-1} and [max(meta, pos - window + 1), pos].
-  uint32_t meta_end = 0, window_start = 0;
-  if (Windowed(detail_, layer) && pos + 1 > detail_.meta_tokens + detail_.attn_window) {
-    meta_end = detail_.meta_tokens;
-    window_start = pos + 1 - detail_.attn_window;
+  const bool windowed = Windowed(detail_, layer);
+  const uint32_t meta = detail_.meta_tokens, window = detail_.attn_window;
+  // Token t sees [0, meta_end) and [window_start, pos + t]: Hymba's decode
+  // rule, {0..meta-1} and [max(meta, p - window + 1), p], once p passes the window.
+  auto meta_end = [&](uint32_t t) { return windowed && pos + t + 1 > meta + window ? meta : 0u; };
+  auto window_start = [&](uint32_t t) { return meta_end(t) != 0 ? pos + t + 1 - window : 0u; };
+  // Where cache position m lands in token t's row of att_.
+  auto column = [&](uint32_t t, uint32_t m) { return m < meta_end(t) ? m : meta_end(t) + (m - window_start(t)); };
+  // The tokens [first, last) that see cache position m.
+  auto seen_by = [&](uint32_t m, uint32_t& first, uint32_t& last) {
+    first = m > pos ? m - pos : 0u;
+    last = n;
+    // Past the meta tokens, a windowed layer's token t sees m while m + window > pos + t.
+    if (windowed && m >= meta) last = m + window > pos ? (m + window - pos < n ? m + window - pos : n) : 0u;
+  };
+  // The queries, transposed: element i of head h for token t at [(h·head_dim + i)·n + t].
+  const float* queries = q_.data;
+  if (n > 1) {
+    for (uint32_t t = 0; t < n; ++t) {
+      for (uint32_t e = 0; e < q_dim_; ++e) q_t_[static_cast<size_t>(e) * n + t] = q_[t][e];
+    }
+    queries = q_t_;
   }
-  const uint32_t visible = meta_end + (pos + 1 - window_start);
-  auto position = [&](uint32_t n) { return n < meta_end ? n : window_start + (n - meta_end); };
   for (uint32_t kv_head = 0; kv_head < config_.n_kv_heads; ++kv_head) {
-    const float* q = q_[t] + static_cast<size_t>(kv_head) * group * head_dim;
-    float* out = xb_[t] + static_cast<size_t>(kv_head) * group * value_dim;
-    for (uint32_t n = 0; n < visible; ++n) {
-      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, position(n), kv_head), head_dim, kv_row_);
+    for (uint32_t m = 0, first, last; m < pos + n; ++m) {
+      seen_by(m, first, last);
+      if (first >= last) continue;
+      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, m, kv_head), head_dim, kv_row_);
       for (uint32_t j = 0; j < group; ++j) {
-        const float* qj = q + j * head_dim;
-        float score = 0.0f;
-        for (uint32_t i = 0; i < head_dim; ++i) score += qj[i] * k[i];
-        att_[j * stride + n] = score * scale;
+        const float* q = queries + static_cast<size_t>(kv_head * group + j) * head_dim * n;
+        if (last - first == 1) {  // one token (decode): the sum in a register, not through scores_
+          float score = 0.0f;
+          for (uint32_t i = 0; i < head_dim; ++i) score += q[static_cast<size_t>(i) * n + first] * k[i];
+          att_[(static_cast<size_t>(first) * group + j) * stride + column(first, m)] = score * scale;
+          continue;
+        }
+        for (uint32_t t = first; t < last; ++t) scores_[t] = 0.0f;
+        for (uint32_t i = 0; i < head_dim; ++i) {
+          const float* qi = q + static_cast<size_t>(i) * n;
+          const float ki = k[i];
+          for (uint32_t t = first; t < last; ++t) scores_[t] += qi[t] * ki;
+        }
+        for (uint32_t t = first; t < last; ++t) att_[(static_cast<size_t>(t) * group + j) * stride + column(t, m)] = scores_[t] * scale;
       }
     }
-    for (uint32_t j = 0; j < group; ++j) Softmax(att_ + j * stride, visible);
-    for (uint32_t i = 0; i < group * value_dim; ++i) out[i] = 0.0f;
-    for (uint32_t n = 0; n < visible; ++n) {
-      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, position(n), kv_head), value_dim, kv_row_);
-      for (uint32_t j = 0; j < group; ++j) {
-        const float weight = att_[j * stride + n];
-        float* outj = out + j * value_dim;
-        for (uint32_t i = 0; i < value_dim; ++i) outj[i] += weight * v[i];
+    for (uint32_t t = 0; t < n; ++t) {
+      const uint32_t visible = meta_end(t) + (pos + t + 1 - window_start(t));
+      for (uint32_t j = 0; j < group; ++j) Softmax(att_ + (static_cast<size_t>(t) * group + j) * stride, visible);
+      float* out = xb_[t] + static_cast<size_t>(kv_head) * group * value_dim;
+      for (uint32_t i = 0; i < group * value_dim; ++i) out[i] = 0.0f;
+    }
+    for (uint32_t m = 0, first, last; m < pos + n; ++m) {
+      seen_by(m, first, last);
+      if (first >= last) continue;
+      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, m, kv_head), value_dim, kv_row_);
+      for (uint32_t t = first; t < last; ++t) {
+        float* out = xb_[t] + static_cast<size_t>(kv_head) * group * value_dim;
+        for (uint32_t j = 0; j < group; ++j) {
+          const float weight = att_[(static_cast<size_t>(t) * group + j) * stride + column(t, m)];
+          float* outj = out + j * value_dim;
+          for (uint32_t i = 0; i < value_dim; ++i) outj[i] += weight * v[i];
+        }
       }
     }
   }
@@ -443,11 +482,13 @@ void Engine::Attention(uint32_t layer, uint32_t pos, uint32_t t) {
 void Engine::Attend(uint32_t layer, uint32_t pos, uint32_t n) {
   const bool owner = image::OwnsKv(detail_, layer);
   Rotate(q_, config_.n_heads, n);
-  if (owner) Rotate(k_, config_.n_kv_heads, n);
-  for (uint32_t t = 0; t < n; ++t) {
-    if (owner) StoreKv(layer, pos + t, t);
-    Attention(layer, pos + t, t);
+  if (owner) {
+    Rotate(k_, config_.n_kv_heads, n);
+    // The ring keeps batch - 1 positions more than the window, so the batch's
+    // last key does not overwrite what its first token still sees.
+    for (uint32_t t = 0; t < n; ++t) StoreKv(layer, pos + t, t);
   }
+  Attention(layer, pos, n);
 }
 
 const float* Engine::Forward(uint32_t token, uint32_t pos) { return Forward(&token, 1, pos); }

@@ -178,12 +178,12 @@ class Engine {
   void Rotate(Rows vectors, uint32_t heads, uint32_t n) const;
   // Caches row t of k_ and v_ as position `pos` of `layer`'s cache.
   void StoreKv(uint32_t layer, uint32_t pos, uint32_t t);
-  // Attention of row t of q_ over `layer`'s KV source up to `pos`, into row
-  // t of xb_ (n_heads x value_head_dim).
-  void Attention(uint32_t layer, uint32_t pos, uint32_t t);
+  // The attention of n tokens from `pos` over `layer`'s KV source, each
+  // token's key and value cached, into their rows of xb_.
+  void Attention(uint32_t layer, uint32_t pos, uint32_t n);
   // The attention step of n tokens from `pos`: q_ (and, for a layer that
-  // owns its cache, k_) rotated, then token by token its key and value
-  // cached and its attention into xb_, so each sees only what precedes it.
+  // owns its cache, k_) rotated, the keys and values cached, then each
+  // token's attention over the positions up to its own.
   void Attend(uint32_t layer, uint32_t pos, uint32_t n);
   // Cache row of (layer's KV source, cache position, KV head) in the key or value cache.
   size_t KvRow(uint32_t layer, uint32_t pos, uint32_t kv_head) const;
@@ -232,7 +232,9 @@ class Engine {
   Rows ssm_y_;       // the SSM's output, ssm_inner
   // Shared by the tokens:
   float* kv_row_ = nullptr;  // one cached key or value decoded, max(head_dim, value_head_dim)
-  float* att_ = nullptr;     // attention weights of one KV head's query group, [group][context]
+  float* att_ = nullptr;     // attention weights of one KV head's query group, [token][group][context]
+  float* q_t_ = nullptr;     // q_ transposed, [q_dim][token] (a batch of more than one token only)
+  float* scores_ = nullptr;  // one cache position's scores, [token]
   float* row_ = nullptr;     // one dequantized weight row, the widest input
   // [owning layer][cached position][KV head][head_dim or value_head_dim]
   // elements of the format (an owning layer caches CachedPositions of them);

@@ -38,6 +38,7 @@ enum class Opcode : uint8_t {
   kRead = 0x08,
   kReset = 0x09,
   kRun = 0x0A,
+  kBaud = 0x0B,  // switch the link's baud rate (added after 1.0; older boards: kUnknownOpcode)
 };
 
 enum class ErrorCode : uint8_t {
@@ -292,6 +293,14 @@ struct CommitRequest {
   template <typename Io> constexpr void Fields(Io& io) { io.U8(slot), io.Reserved(3), io.U32(header_crc); }
 };
 
+// BAUD: switch the link to `baud` after the (empty) reply; the device goes
+// back to its old rate when no valid packet comes within kBaudProbationMs.
+struct BaudRequest {
+  uint32_t baud = 0;
+  template <typename Io> constexpr void Fields(Io& io) { io.U32(baud); }
+};
+inline constexpr uint32_t kBaudProbationMs = 1000;
+
 // READ: `length` bytes from `offset`; the reply is the bytes.
 struct ReadRequest {
   uint8_t window = 0;
@@ -355,6 +364,7 @@ static_assert(WireBytes<CopyRequest>() == 16);
 static_assert(WireBytes<CopyReply>() == 4);
 static_assert(WireBytes<CommitRequest>() == 8);
 static_assert(WireBytes<ReadRequest>() == 10);
+static_assert(WireBytes<BaudRequest>() == 4);
 static_assert(kDataHeaderBytes + kMaxDataBytes <= kMaxPayloadBytes);
 
 }  // namespace qmc::flash

@@ -69,14 +69,17 @@ Status ImageView::LoadBootRecord(std::span<const uint8_t> record) {
   if (HeaderCrc(h, sections_) != h.header_crc) return Error(StatusCode::kBadChecksum, "header CRC mismatch");
 
   // The CRC holds, so what follows catches writer bugs and crafted images.
-  if (!AllZero(h.reserved, sizeof h.reserved)) return Error(StatusCode::kInvalidValue, "reserved header bytes are not zero");
+  if (ReservedMustBeZero() && !AllZero(h.reserved, sizeof h.reserved)) {
+    return Error(StatusCode::kInvalidValue, "reserved header bytes are not zero");
+  }
   uint32_t preset_length = 0;
   while (preset_length < sizeof h.preset && h.preset[preset_length] != '\0') ++preset_length;
   if (preset_length == sizeof h.preset ||
       !AllZero(reinterpret_cast<const uint8_t*>(h.preset) + preset_length, sizeof h.preset - preset_length)) {
     return Error(StatusCode::kInvalidValue, "preset name is not NUL-terminated and NUL-padded");
   }
-  if (h.quantizer > static_cast<uint32_t>(Quantizer::kAwq)) return Error(StatusCode::kInvalidValue, "unknown quantizer");
+  if (h.quantizer > static_cast<uint32_t>(Quantizer::kAwq)) return Error(StatusCode::kInvalidValue, ReservedMustBeZero() ? "unknown quantizer"
+                                                               : "quantizer from a later minor version, unknown to this reader");
   if (!(h.outlier_ratio >= 0.0f && h.outlier_ratio < 1.0f)) return Error(StatusCode::kInvalidValue, "outlier ratio out of range");
   return ValidateModelConfig(h.model);
 }
@@ -86,12 +89,15 @@ Status ImageView::CheckSectionPlacement(uint32_t i) const {
   const SectionEntry& s = sections_[i];
   if (s.kind < static_cast<uint8_t>(SectionKind::kTensorDirectory) ||
       s.kind > static_cast<uint8_t>(SectionKind::kModelDetail)) {
-    return SectionError(StatusCode::kInvalidValue, "unknown section kind", i);
+    return SectionError(StatusCode::kInvalidValue,
+                        ReservedMustBeZero() ? "unknown section kind"
+                                             : "section kind from a later minor version, unknown to this reader",
+                        i);
   }
   if (s.window != static_cast<uint8_t>(ExpectedWindow(static_cast<SectionKind>(s.kind)))) {
     return SectionError(StatusCode::kInvalidValue, "section placed in the wrong memory window", i);
   }
-  if (s.reserved != 0 || s.reserved2 != 0) return SectionError(StatusCode::kInvalidValue, "reserved section fields are not zero", i);
+  if (ReservedMustBeZero() && (s.reserved != 0 || s.reserved2 != 0)) return SectionError(StatusCode::kInvalidValue, "reserved section fields are not zero", i);
   if (s.length == 0) return SectionError(StatusCode::kInvalidValue, "empty section", i);
   if (s.window_offset % kSectionAlignment != 0) return SectionError(StatusCode::kInvalidValue, "section is not 64-byte aligned", i);
   if (s.window == static_cast<uint8_t>(Window::kMram) && s.window_offset < BootRecordSize(header_.section_count)) {
@@ -188,6 +194,9 @@ Status ImageView::LoadDetail() {
   }
   if (Status s = CheckSectionCrc(index); !s.ok()) return s;
   std::memcpy(&detail_, section_bytes_[index].data(), sizeof detail_);
+  if (ReservedMustBeZero() && !AllZero(reinterpret_cast<const uint8_t*>(detail_.reserved), sizeof detail_.reserved)) {
+    return SectionError(StatusCode::kInvalidValue, "model detail reserved field is not zero", index);
+  }
   return ValidateModelDetail(header_.model, detail_);
 }
 
@@ -263,7 +272,7 @@ Status ImageView::ValidateTensor(uint32_t i) const {
   if (!AllZero(reinterpret_cast<const uint8_t*>(t.name) + name_length, kTensorNameSize - name_length)) {
     return TensorError(StatusCode::kInvalidValue, "tensor name padding is not zero", i);
   }
-  if (t.reserved1 != 0) return TensorError(StatusCode::kInvalidValue, "reserved tensor fields are not zero", i);
+  if (ReservedMustBeZero() && t.reserved1 != 0) return TensorError(StatusCode::kInvalidValue, "reserved tensor fields are not zero", i);
   const bool split = t.scheme == static_cast<uint8_t>(Scheme::kSplit);
   if (!split && t.outlier_bits != 0) return TensorError(StatusCode::kInvalidValue, "outlier bits set on a scheme without them", i);
   if (t.rows == 0 || t.cols == 0) return TensorError(StatusCode::kInvalidValue, "tensor has a zero dimension", i);
@@ -336,7 +345,11 @@ Status ImageView::ValidateTensor(uint32_t i) const {
       outliers_length = quant::SplitOutliersBytes(t.rows, t.cols, t.outlier_count, t.outlier_bits);
       break;
     }
-    default: return TensorError(StatusCode::kInvalidValue, "unknown tensor scheme", i);
+    default:
+      return TensorError(StatusCode::kInvalidValue,
+                         ReservedMustBeZero() ? "unknown tensor scheme"
+                                              : "tensor scheme from a later minor version, unknown to this reader",
+                         i);
   }
   if (data_length > 0xFFFFFFFFu || scales_length > 0xFFFFFFFFu || outliers_length > 0xFFFFFFFFu) {
     return TensorError(StatusCode::kTooLarge, "tensor is too large for the image format", i);

@@ -28,6 +28,10 @@ class ImageView {
                                        const std::span<const uint8_t> (&windows)[kWindowCount]);
 
   const Header& header() const { return header_; }
+
+  // Reserved bytes must be zero in an image of a minor version this reader
+  // knows; a later minor may give them a meaning, which this reader ignores.
+  bool ReservedMustBeZero() const { return header_.version_minor <= kVersionMinor; }
   const ModelConfig& model() const { return header_.model; }
   // The model-detail section's contents (validated as the image opened), or
   // DefaultDetail(model()) for an image without one.

@@ -4,6 +4,7 @@
 #include "common/kernels/matvec_scalar.h"
 #if QMC_AVX2_KERNELS
 #include "common/kernels/matvec_avx2.h"
+#include "common/kernels/matvec_avx512.h"
 #endif
 #if QMC_HELIUM_KERNELS
 #include "common/kernels/matvec_helium.h"
@@ -33,6 +34,7 @@ MatVecKernel DefaultMatVecKernel() {
 #if QMC_REFERENCE_KERNELS
   return MatVecKernel::kReference;
 #else
+  if (MatVecKernelAvailable(MatVecKernel::kAvx512)) return MatVecKernel::kAvx512;
   if (MatVecKernelAvailable(MatVecKernel::kAvx2)) return MatVecKernel::kAvx2;
   if (MatVecKernelAvailable(MatVecKernel::kHelium)) return MatVecKernel::kHelium;
   return MatVecKernel::kScalar;
@@ -46,6 +48,12 @@ bool MatVecKernelAvailable(MatVecKernel kernel) {
     case MatVecKernel::kAvx2:
 #if QMC_AVX2_KERNELS
       return kernels::Avx2Supported();
+#else
+      return false;
+#endif
+    case MatVecKernel::kAvx512:
+#if QMC_AVX2_KERNELS
+      return kernels::Avx512Supported();
 #else
       return false;
 #endif
@@ -84,6 +92,7 @@ void MatVec(const image::ImageView& image, const image::TensorEntry& t, const fl
     case MatVecKernel::kReference: return ReferenceMatVec(image, t, x, y, row_buffer);
     case MatVecKernel::kScalar: return kernels::MatVecScalar(image, t, x, y, row_buffer);
     case MatVecKernel::kAvx2:
+    case MatVecKernel::kAvx512:  // one token: the AVX2 kernel (the AVX-512 one pays only in MatMul)
 #if QMC_AVX2_KERNELS
       return kernels::MatVecAvx2(image, t, x, y, row_buffer);
 #else
@@ -139,7 +148,13 @@ void MatMul(const image::ImageView& image, const image::TensorEntry& t, const fl
       return DecodeOnceMatMul(image, t, x, x_stride, y, y_stride, n, row_buffer);
     case MatVecKernel::kAvx2:
 #if QMC_AVX2_KERNELS
-      return kernels::MatMulAvx2(image, t, x, x_stride, y, y_stride, n, row_buffer);
+      return kernels::MatMulAvx2(image, t, x, x_stride, y, y_stride, n, row_buffer, kernels::DotRowsAvx2);
+#else
+      break;  // never available: MatVecKernelAvailable says so
+#endif
+    case MatVecKernel::kAvx512:
+#if QMC_AVX2_KERNELS
+      return kernels::MatMulAvx2(image, t, x, x_stride, y, y_stride, n, row_buffer, kernels::DotRowsAvx512);
 #else
       break;  // never available: MatVecKernelAvailable says so
 #endif

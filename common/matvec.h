@@ -20,6 +20,7 @@ enum class MatVecKernel : uint8_t {
   kReference,  // the definition
   kScalar,     // portable C++, any target
   kAvx2,       // x86-64 hosts with AVX2, FMA and F16C
+  kAvx512,     // as kAvx2, the batched MatMul's dot in AVX-512F where the CPU has it
   kHelium,     // Cortex-M55 builds (MVE with floating point)
 };
 
@@ -47,8 +48,9 @@ void MatVec(const image::ImageView& image, const image::TensorEntry& t, const fl
 
 // Y = X Wᵀ for n inputs: y[i * y_stride + r] = row r of W · x[i * x_stride ..].
 // The reference kernel is n reference MatVecs; the others decode each row
-// of W once (image::DequantizeRow) into `row_buffer` (t.cols floats) and dot
-// it with all n inputs, so the weights are read once for the n tokens.
+// of W once (into `row_buffer`, t.cols floats, or the x86 kernels' tile of
+// rows) and dot it with all n inputs, so the weights are read once for the
+// n tokens.
 void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
             size_t y_stride, uint32_t n, float* row_buffer);
 

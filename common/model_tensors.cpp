@@ -255,9 +255,6 @@ Status ValidateModelDetail(const ModelConfig& c, const ModelDetail& d) {
   if (d.value_head_dim == 0 || d.value_head_dim > kLimit || d.attn_window > kLimit || d.meta_tokens > 4096) {
     return Error(StatusCode::kInvalidValue, "value_head_dim, attn_window or meta_tokens is out of range");
   }
-  for (uint32_t r : d.reserved) {
-    if (r != 0) return Error(StatusCode::kInvalidValue, "model detail reserved field is not zero");
-  }
   const bool hymba = IsHymba(c);
   const bool has_ssm = d.ssm_inner != 0 || d.ssm_state != 0 || d.ssm_conv != 0 || d.ssm_dt_rank != 0;
   if (hymba) {

@@ -23,7 +23,7 @@ Status ReadCommitRecords(hal::MemoryWindow& mram, nvm::CommitRecord (&copies)[2]
   return Status::Ok();
 }
 
-Status OpenSlotImage(const hal::BoardInfo& board, uint32_t slot, image::ImageView& view) {
+Status MapSlotImage(const hal::BoardInfo& board, uint32_t slot, image::ImageView& view) {
   hal::MemoryWindow& mram = board.window(hal::WindowKind::kMram);
   const nvm::SlotGeometry mram_slots = nvm::SlotsOf(mram.kind(), mram.size());
   if (!mram_slots.has_slots()) return Error(StatusCode::kTooLarge, "MRAM is too small for image slots");
@@ -47,6 +47,11 @@ Status OpenSlotImage(const hal::BoardInfo& board, uint32_t slot, image::ImageVie
   const Result<image::ImageView> opened = image::ImageView::OpenWindows({record, record_size}, windows);
   if (!opened.ok()) return opened.status();
   view = opened.value();
+  return Status::Ok();
+}
+
+Status OpenSlotImage(const hal::BoardInfo& board, uint32_t slot, image::ImageView& view) {
+  if (Status s = MapSlotImage(board, slot, view); !s.ok()) return s;
   if (Status s = view.Validate(); !s.ok()) return s;
   // Validation read every section in place once.
   for (uint32_t i = 0; i < view.section_count(); ++i) {

@@ -45,6 +45,11 @@ BootResult BootImage(const hal::BoardInfo& board, image::ImageView& view);
 // Reads both commit-record copies from MRAM's commit area.
 Status ReadCommitRecords(hal::MemoryWindow& mram, nvm::CommitRecord (&copies)[2]);
 
+// Maps the image in `slot` in place from its boot record, checking its
+// structure (OpenWindows) but none of its CRCs: for tools that act on the
+// stored cells (hal/emu/retention.h), never for booting.
+Status MapSlotImage(const hal::BoardInfo& board, uint32_t slot, image::ImageView& view);
+
 // Opens and validates the image in `slot` in place (everything Validate
 // checks), without consulting the commit records.
 Status OpenSlotImage(const hal::BoardInfo& board, uint32_t slot, image::ImageView& view);

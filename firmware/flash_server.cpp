@@ -28,17 +28,36 @@ FlashServer::Exit FlashServer::Serve(const hal::BoardInfo& board, LinkInput& inp
   begin_ = {};
   // Checks here and the boot after RUN or RESET read the stored bits.
   for (hal::MemoryWindow* window : board.windows) window->EndReadPasses();
+  fallback_baud_ = 0;
+  const uint32_t session_baud = link.baud();
   flash::SlipDecoder decoder(rx_);
   for (;;) {
     const std::span<const uint8_t> bytes = input.Peek(kPollUs);
     if (bytes.empty() && input.done()) return Exit::kClosed;
+    // A host that cannot reach the new rate goes quiet and retries at the
+    // old one: after a probation of silence, go back to it.
+    if (bytes.empty() && fallback_baud_ != 0 && ++silent_polls_ * (kPollUs / 1000) >= flash::kBaudProbationMs) {
+      link.SetBaud(fallback_baud_);
+      fallback_baud_ = 0;
+    }
     for (size_t i = 0; i < bytes.size(); ++i) {
       const flash::SlipDecoder::Event event = decoder.Push(bytes[i]);
       if (event == flash::SlipDecoder::Event::kNone) continue;
       const Action action = OnFrame(event, decoder.frame(), link);
+      if (action == Action::kBaud) {
+        // The reply went out at the old rate; a rate the UART cannot take leaves it there.
+        const uint32_t old_baud = link.baud();
+        if (link.SetBaud(next_baud_)) {
+          fallback_baud_ = old_baud;
+          silent_polls_ = 0;
+        }
+        continue;
+      }
       if (action != Action::kContinue) {
         input.Consume(i + 1);  // what follows is the console's
         begin_ = {};
+        // A BAUD switch lasts for the session: the console runs at the board's rate.
+        if (session_baud != 0 && link.baud() != session_baud) link.SetBaud(session_baud);
         return action == Action::kRun ? Exit::kRun : Exit::kReset;
       }
     }
@@ -57,12 +76,16 @@ FlashServer::Action FlashServer::OnFrame(flash::SlipDecoder::Event event, std::s
   }
   // A reply is never answered: on a link that echoes, answering would loop.
   if ((request.header.flags & flash::kFlagReply) != 0) return Action::kContinue;
+  fallback_baud_ = 0;  // a valid packet: the link works at this rate
   size_t reply_bytes = 0;
-  const ErrorCode error = Handle(request, reply_bytes);
+  const ErrorCode error = request.header.opcode == static_cast<uint8_t>(flash::Opcode::kBaud)
+                              ? Baud(request.payload, link)
+                              : Handle(request, reply_bytes);
   SendReply(link, request.header.opcode, request.header.seq, error, error == ErrorCode::kNone ? reply_bytes : 0);
   if (error != ErrorCode::kNone) return Action::kContinue;
   if (request.header.opcode == static_cast<uint8_t>(flash::Opcode::kRun)) return Action::kRun;
   if (request.header.opcode == static_cast<uint8_t>(flash::Opcode::kReset)) return Action::kReset;
+  if (request.header.opcode == static_cast<uint8_t>(flash::Opcode::kBaud) && next_baud_ != 0) return Action::kBaud;
   return Action::kContinue;
 }
 
@@ -92,6 +115,7 @@ ErrorCode FlashServer::Handle(const flash::Packet& request, size_t& reply_bytes)
     case flash::Opcode::kRun:
       if (!payload.empty()) return ErrorCode::kBadPayload;
       return slots_.active_slot == kNoSlot ? ErrorCode::kNoImage : ErrorCode::kNone;
+    case flash::Opcode::kBaud:  // needs the link: OnFrame handles it
     case flash::Opcode::kNak: break;
   }
   return ErrorCode::kUnknownOpcode;
@@ -290,6 +314,14 @@ ErrorCode FlashServer::Commit(std::span<const uint8_t> payload) {
     return ErrorCode::kWriteFailed;
   }
   slots_ = {request.slot, static_cast<int>(next.copy), next.sequence};
+  return ErrorCode::kNone;
+}
+
+ErrorCode FlashServer::Baud(std::span<const uint8_t> payload, const hal::ByteLink& link) {
+  flash::BaudRequest request;
+  if (!flash::Decode(payload, request) || request.baud == 0) return ErrorCode::kBadPayload;
+  // A link without a baud rate (the emu's pipes) carries any: nothing to switch.
+  next_baud_ = link.baud() == 0 || request.baud == link.baud() ? 0 : request.baud;
   return ErrorCode::kNone;
 }
 

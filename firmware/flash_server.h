@@ -39,7 +39,7 @@ class FlashServer {
   const SlotState& slots() const { return slots_; }
 
  private:
-  enum class Action { kContinue, kRun, kReset };
+  enum class Action { kContinue, kRun, kReset, kBaud };
   struct BeginRange {
     bool open = false;
     uint8_t window = 0;
@@ -61,6 +61,7 @@ class FlashServer {
   flash::ErrorCode Copy(std::span<const uint8_t> payload, size_t& reply_bytes);
   flash::ErrorCode Commit(std::span<const uint8_t> payload);
   flash::ErrorCode Read(std::span<const uint8_t> payload, size_t& reply_bytes);
+  flash::ErrorCode Baud(std::span<const uint8_t> payload, const hal::ByteLink& link);
 
   hal::MemoryWindow* WindowAt(uint8_t index) const;
   // Whether a write of [offset, offset + length) may start: in the window,
@@ -74,6 +75,11 @@ class FlashServer {
   const hal::BoardInfo* board_ = nullptr;
   SlotState slots_{};
   BeginRange begin_{};
+  // After BAUD: the rate to switch to once the reply is out, and while on
+  // probation the rate to go back to (0: none) and the silent polls so far.
+  uint32_t next_baud_ = 0;
+  uint32_t fallback_baud_ = 0;
+  uint32_t silent_polls_ = 0;
   image::ImageView commit_view_;
   uint8_t rx_[flash::kMaxPacketBytes];
   uint8_t tx_[flash::kMaxFrameBytes];

@@ -138,6 +138,11 @@ class ByteLink {
   virtual Transfer Read(std::span<uint8_t> out, uint32_t timeout_us) = 0;
   // Writes all of `data` unless the link closes or `timeout_us` passes.
   virtual Transfer Write(std::span<const uint8_t> data, uint32_t timeout_us) = 0;
+  // The link's baud rate, 0 when it has none (the emu's pipes).
+  virtual uint32_t baud() const { return 0; }
+  // Switches to `baud` once what was written has gone out (the flash
+  // protocol's BAUD); false when the link cannot run at it.
+  virtual bool SetBaud(uint32_t /*baud*/) { return false; }
 
  protected:
   ~ByteLink() = default;

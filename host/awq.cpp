@@ -181,6 +181,7 @@ GroupCodes AwqGroupAffine(const Tensor& tensor, const QuantOptions& options, con
         fit.loss = WeightedError(w, w_hat.data(), 1, n, first, n, input);
         if (fit.loss < best.loss) best = fit;
       }
+      CheckFit(best, w, n, r, g);
       const size_t pair = (static_cast<size_t>(r) * groups + g) * 2u;
       out.scale_zero[pair] = best.scale;
       out.scale_zero[pair + 1] = best.zero;

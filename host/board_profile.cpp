@@ -1,7 +1,9 @@
 #include "host/board_profile.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -9,6 +11,7 @@
 #include <sstream>
 
 #include "hal/emu/emu_board.h"
+#include "host/atomic_file.h"
 #include "host/checkpoint.h"
 
 namespace qmc::host {
@@ -264,7 +267,7 @@ BoardProfile LoadBoardProfile(const std::string& name_or_file) {
   std::error_code ec;
   if (std::filesystem::is_regular_file(name_or_file, ec)) {
     std::ifstream in(name_or_file, std::ios::binary);
-    if (!in) throw InputError("board profile " + name_or_file + ": cannot open");
+    if (!in) throw IoError(name_or_file + ": cannot open: " + std::strerror(errno));
     std::ostringstream text;
     text << in.rdbuf();
     return ParseBoardProfile(text.str(), name_or_file);

@@ -1,10 +1,13 @@
 #include "host/checkpoint.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 
 #include "common/model_tensors.h"
+#include "host/atomic_file.h"
 
 namespace qmc::host {
 
@@ -50,7 +53,7 @@ Checkpoint LoadCheckpoint(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return LoadHuggingFace(path);
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open checkpoint");
+  if (!in) throw IoError(path.string() + ": cannot open: " + std::strerror(errno));
   char head[28] = {};  // a llama2.c header's seven ints
   in.read(head, sizeof head);
   if (in.gcount() < 4) throw InputError(path.string() + ": too short to be a checkpoint");

@@ -4,7 +4,9 @@
 // head's rotated q/k rows rotate-half; they are reordered to the canonical
 // interleaved order.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -16,6 +18,7 @@
 #include <string_view>
 
 #include "common/model_tensors.h"
+#include "host/atomic_file.h"
 #include "host/byte_reader.h"
 #include "host/checkpoint.h"
 #include "host/mapped_file.h"
@@ -157,7 +160,7 @@ json ParseJson(std::string_view text, const std::string& file) {
 
 json ReadJsonFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open");
+  if (!in) throw IoError(path.string() + ": cannot open: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   json value = ParseJson(text.str(), path.string());

@@ -9,8 +9,9 @@
 namespace qmc::host {
 
 std::vector<uint8_t> ApplyDeviceNoise(std::span<const uint8_t> image, const hal::emu::DeviceProfile& profile,
-                                      uint64_t seed) {
+                                      uint64_t seed, hal::emu::SecdedCounts* counts) {
   std::vector<uint8_t> out(image.begin(), image.end());
+  hal::emu::SecdedCounts ignored;
   const Result<image::ImageView> view = image::ImageView::OpenFile(out);
   if (!view.ok()) throw InputError("cannot apply device noise to an invalid image");
   image::ForEachReadRange(view.value(), [&](image::Window window, uint32_t window_offset, uint32_t length,
@@ -22,7 +23,8 @@ std::vector<uint8_t> ApplyDeviceNoise(std::span<const uint8_t> image, const hal:
           window_offset - s.window_offset >= s.length) {
         continue;
       }
-      const std::span<uint8_t> bytes(out.data() + s.file_offset + (window_offset - s.window_offset), length);
+      const size_t at = s.file_offset + (window_offset - s.window_offset);
+      const std::span<uint8_t> bytes(out.data() + at, length);
       // Seeded as the emulated board draws programming errors (draw 0) for
       // an image in slot 0, so host and board see the same errors.
       const uint32_t slot_base = window == image::Window::kMram ? nvm::kCommitAreaBytes : 0u;  // slot 0 (slot_layout.h)
@@ -31,7 +33,8 @@ std::vector<uint8_t> ApplyDeviceNoise(std::span<const uint8_t> image, const hal:
       if (window == image::Window::kReram) {
         hal::emu::ApplyLevelNoise(bytes, cell_bits, profile.Mode(cell_bits), pass_seed);
       } else if (window == image::Window::kMram) {
-        hal::emu::ApplyBitFlips(bytes, profile.mram_ber, pass_seed);
+        hal::emu::ApplyMramBitErrors(image.subspan(at, length), bytes, uint64_t{slot_base} + window_offset,
+                                     profile.mram_ber, profile.mram_secded, pass_seed, counts ? *counts : ignored);
       }
       return;
     }

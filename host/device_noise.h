@@ -4,7 +4,8 @@
 // non-volatile memory, as the emulated board declares them
 // (common/read_ranges.h); ReRAM ranges get level errors by their cell mode,
 // MRAM ranges bit errors, drawn exactly as `qmc-fw-emu --noise program
-// --noise-seed SEED` draws them for the image in slot 0. Section CRCs no
+// --noise-seed SEED` draws them for the image in slot 0 (MRAM through SECDED
+// when the profile says so, `counts` adding up what it did). Section CRCs no
 // longer hold in the result: open it with ImageView::OpenFile, not Validate.
 #pragma once
 
@@ -13,10 +14,11 @@
 #include <vector>
 
 #include "hal/emu/device_profile.h"
+#include "hal/emu/secded.h"
 
 namespace qmc::host {
 
 std::vector<uint8_t> ApplyDeviceNoise(std::span<const uint8_t> image, const hal::emu::DeviceProfile& profile,
-                                      uint64_t seed);
+                                      uint64_t seed, hal::emu::SecdedCounts* counts = nullptr);
 
 }  // namespace qmc::host

@@ -11,6 +11,7 @@
 #include "common/tokenizer.h"
 #include "host/checkpoint.h"
 #include "host/image_summary.h"
+#include "host/large_buffer.h"
 
 namespace qmc::host {
 namespace {
@@ -55,8 +56,10 @@ class Runner {
  public:
   Runner(const image::ImageView& image, uint32_t positions, KvFormat kv, uint32_t batch)
       : batch_(batch != 0 ? std::min(batch, positions) : EvalBatch(image.model(), positions)),
-        arena_(Engine::ArenaBytes(image.model(), image.detail(), positions, batch_)),
-        kv_(Engine::KvBytes(image.model(), image.detail(), positions, kv, batch_)) {
+        arena_(LargeBuffer(Engine::ArenaBytes(image.model(), image.detail(), positions, batch_),
+                           "the engine's arena for " + std::to_string(positions) + " positions")),
+        kv_(LargeBuffer(Engine::KvBytes(image.model(), image.detail(), positions, kv, batch_),
+                        "the KV cache of " + std::to_string(positions) + " positions (--ctx)")) {
     if (const Status s = engine_.Init(image, arena_, kv_, kv, batch_); !s.ok()) throw InputError(DescribeStatus(s));
   }
   uint32_t batch() const { return batch_; }

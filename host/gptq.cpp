@@ -220,6 +220,7 @@ GroupCodes GptqGroupAffine(const TensorSpec& spec, const Tensor& tensor, const s
         if (!outlier(base + i)) inliers[count++] = w[base + i];
       }
       const AffineFit fit = FitAffine(inliers.data(), count, max_code, kGroupGrid, options.inlier_noise);
+      CheckFit(fit, inliers.data(), count, r, c / group);
       const size_t pair = (static_cast<size_t>(r) * groups + c / group) * 2u;
       out.scale_zero[pair] = fit.scale;
       out.scale_zero[pair + 1] = fit.zero;

@@ -27,6 +27,16 @@ const char* SectionKindName(uint8_t kind) {
   return "?";
 }
 
+const char* ArchName(uint32_t arch) {
+  switch (static_cast<image::Arch>(arch)) {
+    case image::Arch::kLlama: return "llama";
+    case image::Arch::kQwen2: return "qwen2";
+    case image::Arch::kPhi: return "phi";
+    case image::Arch::kHymba: return "hymba";
+  }
+  return "?";
+}
+
 std::string Hex32(uint32_t v) {
   char text[11];
   std::snprintf(text, sizeof text, "0x%08x", v);
@@ -78,12 +88,15 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
   const image::Header& h = view.header();
   const image::ModelConfig& m = h.model;
   json out;
+  // The version of these keys (docs/inspect-json.md): raised when a key
+  // changes meaning or goes away, not when one is added.
+  out["schema"] = kSummarySchema;
   out["version"] = std::to_string(h.version_major) + "." + std::to_string(h.version_minor);
   out["image_size"] = h.image_size;
   out["quantizer"] = QuantizerName(static_cast<image::Quantizer>(h.quantizer));
   out["outlier_ratio"] = h.outlier_ratio;
   out["preset"] = std::string(h.preset, strnlen(h.preset, sizeof h.preset));
-  out["model"] = {{"arch", m.arch == static_cast<uint32_t>(image::Arch::kQwen2) ? "qwen2" : "llama"},
+  out["model"] = {{"arch", ArchName(m.arch)},
                   {"dim", m.dim},
                   {"hidden_dim", m.hidden_dim},
                   {"n_layers", m.n_layers},
@@ -132,7 +145,8 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
     const image::TensorEntry t = view.tensor(i);
     const uint64_t weights = static_cast<uint64_t>(t.rows) * t.cols;
     const uint64_t bytes = uint64_t{t.data.length} + t.scales.length + t.outliers.length;
-    if (image::RequiredTensor(m, view.detail(), i).is_matrix) {
+    const bool matrix = image::RequiredTensor(m, view.detail(), i).is_matrix;
+    if (matrix) {
       matrix_weights += weights;
       matrix_bytes += bytes;
       outliers += t.outlier_count;
@@ -141,6 +155,7 @@ nlohmann::json SummarizeImage(const image::ImageView& view) {
     tensors.push_back({{"name", t.name},
                        {"rows", t.rows},
                        {"cols", t.cols},
+                       {"matrix", matrix},
                        {"scheme", SchemeName(static_cast<image::Scheme>(t.scheme))},
                        {"bits", t.bits},
                        {"cell_bits", t.cell_bits},

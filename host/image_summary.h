@@ -1,5 +1,5 @@
 // What went where in an image, as JSON (the `qmc inspect --json` schema,
-// docs/image-format.md) and as the text `qmc inspect` prints.
+// docs/inspect-json.md) and as the text `qmc inspect` prints.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -8,6 +8,9 @@
 #include "common/image_reader.h"
 
 namespace qmc::host {
+
+// The "schema" every summary carries (docs/inspect-json.md).
+inline constexpr int kSummarySchema = 1;
 
 // One line naming a reader failure, e.g. "section 2: section CRC mismatch".
 std::string DescribeStatus(const Status& status);

@@ -8,13 +8,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "host/atomic_file.h"
 #include "host/checkpoint.h"
 
 namespace qmc::host {
 
 MappedFile::MappedFile(const std::filesystem::path& path) : name_(path.string()) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(name_ + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) throw IoError(name_ + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <thread>
 #include <vector>
 
@@ -23,15 +24,25 @@ void ForRowRanges(uint32_t rows, uint64_t weights, Fn fn) {
     fn(0u, rows);
     return;
   }
+  // A range that throws (a bad group) stops nothing else; after every thread
+  // has joined, the lowest range's exception is rethrown, as one thread would.
+  std::vector<std::exception_ptr> failed(threads);
+  auto run = [&fn, &failed, rows, threads](uint32_t t) {
+    try {
+      fn(static_cast<uint32_t>(static_cast<uint64_t>(rows) * t / threads),
+         static_cast<uint32_t>(static_cast<uint64_t>(rows) * (t + 1u) / threads));
+    } catch (...) {
+      failed[t] = std::current_exception();
+    }
+  };
   std::vector<std::thread> pool;
   pool.reserve(threads - 1u);
-  for (uint32_t t = 1; t < threads; ++t) {
-    const auto begin = static_cast<uint32_t>(static_cast<uint64_t>(rows) * t / threads);
-    const auto end = static_cast<uint32_t>(static_cast<uint64_t>(rows) * (t + 1u) / threads);
-    pool.emplace_back([&fn, begin, end] { fn(begin, end); });
-  }
-  fn(0u, static_cast<uint32_t>(static_cast<uint64_t>(rows) / threads));
+  for (uint32_t t = 1; t < threads; ++t) pool.emplace_back(run, t);
+  run(0);
   for (std::thread& thread : pool) thread.join();
+  for (const std::exception_ptr& e : failed) {
+    if (e) std::rethrow_exception(e);
+  }
 }
 
 }  // namespace qmc::host

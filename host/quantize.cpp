@@ -211,27 +211,33 @@ image::Scheme SchemeFor(const TensorSpec& spec, const QuantOptions& options) {
   return image::Scheme::kGroupAffine;
 }
 
+// The tensor in `scheme`, without its name and shape.
+QuantizedTensor QuantizeAs(image::Scheme scheme, const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options,
+                           const InputStats* input) {
+  using image::Quantizer;
+  switch (scheme) {
+    case image::Scheme::kF32:
+      return Dense(spec, tensor, image::Scheme::kF32);
+    case image::Scheme::kF16:
+      return Dense(spec, tensor, image::Scheme::kF16);
+    case image::Scheme::kMxInt4:
+      return MxInt4(tensor, options);
+    case image::Scheme::kSplit:
+      return input != nullptr ? GptqSplit(spec, tensor, options, *input) : QuantizeSplit(tensor, options);
+    case image::Scheme::kGroupAffine:
+      return GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc, input);
+  }
+  throw std::logic_error("unknown scheme");
+}
+
 QuantizedTensor QuantizeTensor(const TensorSpec& spec, const Tensor& tensor, const QuantOptions& options,
                                const InputStats* input) {
-  using image::Quantizer;
   input = CheckedInput(spec, options, input);
   QuantizedTensor q;
-  switch (SchemeFor(spec, options)) {
-    case image::Scheme::kF32:
-      q = Dense(spec, tensor, image::Scheme::kF32);
-      break;
-    case image::Scheme::kF16:
-      q = Dense(spec, tensor, image::Scheme::kF16);
-      break;
-    case image::Scheme::kMxInt4:
-      q = MxInt4(tensor, options);
-      break;
-    case image::Scheme::kSplit:
-      q = input != nullptr ? GptqSplit(spec, tensor, options, *input) : QuantizeSplit(tensor, options);
-      break;
-    case image::Scheme::kGroupAffine:
-      q = GroupAffine(spec, tensor, options, options.quantizer == Quantizer::kQmc, input);
-      break;
+  try {
+    q = QuantizeAs(SchemeFor(spec, options), spec, tensor, options, input);
+  } catch (const ScaleRangeError& e) {
+    throw InputError("tensor " + spec.name + ", " + e.what());
   }
   q.name = spec.name;
   q.rows = tensor.rows;

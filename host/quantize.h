@@ -106,6 +106,16 @@ AffineFit FitAffineReference(const float* w, uint32_t n, uint32_t max_code, cons
 // The one candidate of that search whose range is shrunk by `shrink` (loss
 // unset): AWQ's clip search weighs candidates by the output error instead.
 AffineFit ShrunkAffine(const float* w, uint32_t n, uint32_t max_code, bool holds_zero, float shrink);
+// A fit fp16 cannot hold: its scale overflows, or flushes to zero while the
+// weights are not all zero (they would decode as infinities or silently as
+// zeros). CheckFit throws it naming the row and group (kOutlierGroup: the
+// split scheme's outlier grid); QuantizeTensor adds the tensor's name.
+class ScaleRangeError : public InputError {
+ public:
+  using InputError::InputError;
+};
+inline constexpr uint32_t kOutlierGroup = UINT32_MAX;
+void CheckFit(const AffineFit& fit, const float* w, uint32_t n, uint32_t row, uint32_t group);
 // The code of w under a fit (clamped to [0, max_code]).
 uint32_t AffineCode(float w, const AffineFit& fit, uint32_t max_code);
 // AffineCode of w[0..n) into codes[0..n) (max_code ≤ 255).

@@ -225,6 +225,20 @@ AffineFit ShrunkAffine(const float* w, uint32_t n, uint32_t max_code, bool holds
   return Candidate(RangeOf(w, n, holds_zero), max_code, holds_zero, shrink);
 }
 
+
+void CheckFit(const AffineFit& fit, const float* w, uint32_t n, uint32_t row, uint32_t group) {
+  const bool unusable = (fit.scale & 0x7C00u) == 0x7C00u ||
+                        ((fit.scale & 0x7FFFu) == 0 && std::any_of(w, w + n, [](float v) { return v != 0.0f; }));
+  if (!unusable) return;
+  // The search finds no candidate either way; the range says which end it hit.
+  const auto [lo, hi] = std::minmax_element(w, w + n);
+  const bool overflow = *hi - *lo > 65504.0f;
+  const std::string place = "row " + std::to_string(row) +
+                            (group == kOutlierGroup ? ", outliers" : ", group " + std::to_string(group));
+  throw ScaleRangeError(place + ": weights in [" + std::to_string(*lo) + ", " + std::to_string(*hi) +
+                        "] need an fp16 scale that " + (overflow ? "overflows (above 65504)" : "flushes to zero"));
+}
+
 uint32_t AffineCode(float w, const AffineFit& fit, uint32_t max_code) {
   const float scale_f = HalfToFloat(fit.scale);
   const float zero_f = HalfToFloat(fit.zero);
@@ -266,6 +280,7 @@ GroupCodes QuantizeGroupAffine(const Tensor& tensor, const std::vector<bool>& is
           fitted = inliers.data();
         }
         const AffineFit fit = FitAffine(fitted, count, max_code, kGroupGrid, noise);
+        CheckFit(fit, fitted, count, r, g);
         const size_t pair = (static_cast<size_t>(r) * groups + g) * 2u;
         out.scale_zero[pair] = fit.scale;
         out.scale_zero[pair + 1] = fit.zero;

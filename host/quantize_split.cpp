@@ -21,6 +21,7 @@ void AppendU32(std::vector<uint8_t>& out, uint32_t v) {
 }
 
 void AppendWords(std::vector<uint8_t>& out, const std::vector<uint32_t>& words) {
+  if (words.empty()) return;  // memcpy from an empty vector's null data() is undefined
   const size_t at = out.size();
   out.resize(at + words.size() * 4u);
   std::memcpy(out.data() + at, words.data(), words.size() * 4u);
@@ -60,11 +61,13 @@ SplitCodes FitSplit(const Tensor& tensor, const QuantOptions& options) {
       AffineFit* fits = split.fits.data() + static_cast<size_t>(r) * pairs_per_row;
       const auto outlier_count = static_cast<uint32_t>(outliers.size());
       fits[0] = FitAffine(outliers.data(), outlier_count, outlier_max, kOutlierGrid, 0.0);
+      CheckFit(fits[0], outliers.data(), outlier_count, r, kOutlierGroup);
       AffineCodes(outliers.data(), outlier_count, fits[0], outlier_max, codes.data());
       for (size_t k = 0; k < outliers.size(); ++k) split.codes[base + outlier_cols[k]] = codes[k];
       for (size_t begin = 0, g = 0; begin < inliers.size(); begin += group, ++g) {
         const auto n = static_cast<uint32_t>(std::min<size_t>(group, inliers.size() - begin));
         fits[1 + g] = FitAffine(inliers.data() + begin, n, inlier_max, kInlierGrid, options.inlier_noise);
+        CheckFit(fits[1 + g], inliers.data() + begin, n, r, static_cast<uint32_t>(g));
         AffineCodes(inliers.data() + begin, n, fits[1 + g], inlier_max, codes.data() + begin);
       }
       for (size_t k = 0; k < inliers.size(); ++k) split.codes[base + inlier_cols[k]] = codes[k];

@@ -15,6 +15,7 @@
 #include "host/checkpoint.h"
 #include "host/eval.h"
 #include "host/image_summary.h"
+#include "host/large_buffer.h"
 
 namespace qmc::host {
 namespace {
@@ -75,8 +76,10 @@ class Worker {
  public:
   Worker(const image::ImageView& image, uint32_t positions, KvFormat kv, size_t max_text)
       : batch_(EvalBatch(image.model(), positions)),
-        arena_(Engine::ArenaBytes(image.model(), image.detail(), positions, batch_)),
-        kv_(Engine::KvBytes(image.model(), image.detail(), positions, kv, batch_)),
+        arena_(LargeBuffer(Engine::ArenaBytes(image.model(), image.detail(), positions, batch_),
+                           "the engine's arena for " + std::to_string(positions) + " positions")),
+        kv_(LargeBuffer(Engine::KvBytes(image.model(), image.detail(), positions, kv, batch_),
+                        "the KV cache of " + std::to_string(positions) + " positions")),
         workspace_(Tokenizer::WorkspaceBytes(image, max_text)) {
     if (const Status s = engine_.Init(image, arena_, kv_, kv, batch_); !s.ok()) throw InputError(DescribeStatus(s));
     if (const Status s = tokenizer_.Init(image, workspace_, max_text); !s.ok()) throw InputError(DescribeStatus(s));

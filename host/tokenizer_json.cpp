@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "common/bpe_format.h"
+#include "host/atomic_file.h"
 #include "host/checkpoint.h"
 
 namespace qmc::host {
@@ -37,7 +39,7 @@ class JsonFile {
  public:
   explicit JsonFile(const std::filesystem::path& path) : name_(path.string()) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) Fail("cannot open");
+    if (!in) throw IoError(name_ + ": cannot open: " + std::strerror(errno));
     try {
       root_ = json::parse(in);
     } catch (const json::parse_error& e) {
@@ -451,6 +453,10 @@ class Compiler {
     std::string text;
     for (uint32_t id = 0; id < texts_.size(); ++id) {
       if (!texts_[id]) file_.Fail("token id " + std::to_string(id) + " has no token (ids must be 0..N-1)");
+      if (texts_[id]->size() > bpe::kMaxTokenBytes) {
+        file_.Fail("token " + std::to_string(id) + " is " + std::to_string(texts_[id]->size()) + " bytes long, more than " +
+                   std::to_string(bpe::kMaxTokenBytes));
+      }
       text += *texts_[id];
       offsets.push_back(static_cast<uint32_t>(text.size()));
       h.max_token_bytes = std::max(h.max_token_bytes, static_cast<uint32_t>(texts_[id]->size()));

@@ -114,6 +114,29 @@ TEST(EngineBatch, EveryFamilyMatchesTheOneTokenEngine) {
   }
 }
 
+// With the reference kernel (MatMul is n MatVecs) everything but the
+// attention's loop order is the one-token engine's, and the batched attention
+// does each token's operations in the same order: the logits are equal, bit
+// for bit, whatever the family, window, shared cache, KV format or split.
+TEST(EngineBatch, BatchedAttentionIsTheOneTokenAttentionExactly) {
+  const qmc::MatVecKernel active = qmc::ActiveMatVecKernel();
+  ASSERT_TRUE(qmc::UseMatVecKernel(qmc::MatVecKernel::kReference).ok());
+  for (const auto& [family, config] : kSmallConfigs) {
+    qmc::host::QuantOptions options;
+    options.quantizer = qmc::image::Quantizer::kF32;
+    const std::vector<uint8_t> image = qmc::host::PackModel(SmallModel(family, config), options).image;
+    const qmc::image::ImageView view = qmc::image::ImageView::OpenFile(image).value();
+    const std::vector<uint32_t> tokens = RandomTokens(40, view.model().vocab_size, 5);
+    for (KvFormat format : {KvFormat::kF32, KvFormat::kFp16, KvFormat::kInt8}) {
+      for (const std::vector<uint32_t>& split : {std::vector<uint32_t>{8, 3, 1, 7}, std::vector<uint32_t>{40}}) {
+        EXPECT_EQ(BatchedDifference(view, tokens, split, format), 0.0)
+            << family << " kv " << static_cast<int>(format) << " first batch " << split[0];
+      }
+    }
+  }
+  ASSERT_TRUE(qmc::UseMatVecKernel(active).ok());
+}
+
 TEST(EngineBatch, RefusesMoreTokensThanTheBatchOrContext) {
   const qmc::host::Checkpoint checkpoint = SmallModel("llama", kSmallConfigs[0][1]);
   qmc::host::QuantOptions options;

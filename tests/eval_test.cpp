@@ -303,5 +303,36 @@ TEST_F(EvalCli, ExitCodes) {
   }
 }
 
+// A context the machine cannot hold (--ctx 2^20 over 128 layers: a 64 GiB KV
+// cache) is one line naming the buffer and its size, exit 1; not
+// std::bad_alloc's "internal error", nor the OOM killer.
+TEST_F(EvalCli, AContextTooLargeForMemorySaysHowMuch) {
+  const nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
+                                 {"hidden_size", 64}, {"intermediate_size", 64}, {"num_hidden_layers", 128},
+                                 {"num_attention_heads", 8}, {"num_key_value_heads", 8}, {"vocab_size", 512},
+                                 {"max_position_embeddings", 1 << 20}, {"rms_norm_eps", 1e-5},
+                                 {"rope_theta", 10000.0}, {"tie_word_embeddings", true}};
+  const std::string text = config.dump();
+  host::WriteFileAtomically(dir_ / "config.json", std::vector<uint8_t>(text.begin(), text.end()));
+  const testing::CliRun pack =
+      testing::Qmc("pack --synthetic " + Image("config.json") + " --tokenizer " +
+                       (kShared / "models/tok512.bin").string() + " --scheme fp16 -o " + Image("long.qmc"),
+                   dir_);
+  ASSERT_EQ(pack.exit_code, 0) << pack.err;
+  for (const std::string& command : {"run " + Image("long.qmc") + " -n 1 --ctx 1048576",
+                                     "eval " + Image("long.qmc") + " --ctx 1048576 --text " + text_}) {
+    const testing::CliRun r = testing::Qmc(command, dir_);
+    EXPECT_EQ(r.exit_code, 1) << command << "\n" << r.err;
+    // run fails on its 64 GiB KV cache; eval first on its batched arena (scores for 8192 tokens at once).
+    EXPECT_EQ(r.err.rfind("qmc: error: out of memory: the ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(" positions"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(" needs "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(" GiB available"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  const testing::CliRun run = testing::Qmc("run " + Image("long.qmc") + " -n 1 --ctx 1048576", dir_);
+  EXPECT_NE(run.err.find("the KV cache of 1048576 positions (--ctx) needs 64.0 GiB"), std::string::npos) << run.err;
+}
+
 }  // namespace
 }  // namespace qmc

@@ -4,7 +4,8 @@
 // what the flash server writes is there at the next boot, as on real NVM.
 // The flashed board must generate byte for byte what the emu board
 // generates from the same image, give the image back with `qmc read`, and
-// take a re-flash of it for next to nothing on the wire. The firmware image
+// take a re-flash of it for next to nothing on the wire; `qmc rollback`
+// switches between its two slots. The firmware image
 // is built by the ctest fixture m55_common_freestanding (the m55 preset).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -135,6 +136,31 @@ TEST_F(FlashM55, FlashedBoardBootsAndGeneratesAsTheEmu) {
   ASSERT_EQ(copied.exit_code, 0) << copied.out << copied.err;
   EXPECT_NE(copied.out.find("qmc-fw: image in slot 1, commit 2"), std::string::npos) << copied.out;
   EXPECT_EQ(Generated(copied.out), expected);
+}
+
+// qmc rollback over the UART: the board commits its other slot's image and
+// boots it; rolling back again returns to the first.
+TEST_F(FlashM55, RollbackBootsTheOtherSlotAndBack) {
+  const std::string expected = Generated(OnEmu().out);  // image_'s text
+  ASSERT_FALSE(expected.empty());
+  ASSERT_FALSE(FlashOk().is_null());  // image_ in slot 0
+  const fs::path other = dir_ / "rtn4.qmc";
+  CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q --scheme rtn --bits 4 -o " + other.string(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Qmc("flash " + other.string() + " " + PortOptions(), dir_);  // slot 1, commit 2
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  r = Qmc("rollback " + PortOptions(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("slot 1 -> slot 0, committed (sequence 3)"), std::string::npos) << r.out;
+  CliRun qemu = OnQemu();
+  EXPECT_NE(qemu.out.find("qmc-fw: image in slot 0, commit 3"), std::string::npos) << qemu.out;
+  EXPECT_EQ(Generated(qemu.out), expected);
+
+  r = Qmc("rollback " + PortOptions(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  qemu = OnQemu();
+  EXPECT_NE(qemu.out.find("qmc-fw: image in slot 1, commit 4"), std::string::npos) << qemu.out;
 }
 
 TEST_F(FlashM55, EveryByteValueCrossesTheUartUnchanged) {

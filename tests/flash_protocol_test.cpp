@@ -39,6 +39,20 @@ TEST(FlashProtocol, HelloRequestPacket) {
             (Bytes{uint8_t(crc), uint8_t(crc >> 8), uint8_t(crc >> 16), uint8_t(crc >> 24)}));
 }
 
+TEST(FlashProtocol, BaudRequestPacket) {
+  // protocol.md: BAUD 921600 with seq 0x0005 is 0B 00 05 00 00 00 04 00 | 00 10 0E 00 | crc32.
+  Bytes packet(64);
+  packet.resize(BuildPacket({0x0B, 0x00, 0x0005, 0, 0, 0}, Encoded(BaudRequest{921600}), packet));
+  const Bytes head = {0x0B, 0x00, 0x05, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x10, 0x0E, 0x00};
+  ASSERT_EQ(packet.size(), head.size() + 4);
+  EXPECT_EQ(Bytes(packet.begin(), packet.begin() + 12), head);
+  EXPECT_EQ(static_cast<uint8_t>(Opcode::kBaud), 0x0B);
+  BaudRequest decoded;
+  EXPECT_TRUE(Decode(std::span<const uint8_t>(head).subspan(8), decoded));
+  EXPECT_EQ(decoded.baud, 921600u);
+  EXPECT_FALSE(Decode(std::span<const uint8_t>(head).subspan(8, 3), decoded));
+}
+
 TEST(FlashProtocol, BeginRequest) {
   BeginRequest r;
   r.window = 2;

@@ -63,6 +63,23 @@ class QueueLink final : public hal::ByteLink {
     return {data.size(), false};
   }
 
+  // A link with a baud rate (0: none, like the emu's pipes): SetBaud records each switch.
+  explicit QueueLink(uint32_t baud = 0) : baud_(baud) {}
+  uint32_t baud() const override {
+    std::lock_guard lock(mutex_);
+    return baud_;
+  }
+  bool SetBaud(uint32_t baud) override {
+    std::lock_guard lock(mutex_);
+    baud_ = baud;
+    switches_.push_back(baud);
+    return true;
+  }
+  std::vector<uint32_t> Switches() const {
+    std::lock_guard lock(mutex_);
+    return switches_;
+  }
+
   void Send(std::span<const uint8_t> bytes) {
     std::lock_guard lock(mutex_);
     to_device_.insert(to_device_.end(), bytes.begin(), bytes.end());
@@ -81,8 +98,10 @@ class QueueLink final : public hal::ByteLink {
   }
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
+  uint32_t baud_;
+  std::vector<uint32_t> switches_;
   std::deque<uint8_t> to_device_;
   Bytes from_device_;
   bool closed_ = false;
@@ -163,8 +182,8 @@ class FlashServerTest : public ::testing::Test {
     return r.out;
   }
 
-  void StartFirmware(const hal::emu::ReadNoise& noise = {}) {
-    link_ = std::make_unique<QueueLink>();
+  void StartFirmware(const hal::emu::ReadNoise& noise = {}, uint32_t link_baud = 0) {
+    link_ = std::make_unique<QueueLink>(link_baud);
     board_ = std::make_unique<hal::emu::EmuBoard>(nvm_, noise);
     rx_.clear();
     text_pos_ = 0;
@@ -734,6 +753,58 @@ TEST_F(FlashServerTest, HandOverKeepsEveryByteOnBothSides) {
   EXPECT_EQ(r.error(), ErrorCode::kNone);
   WaitReady();
   EXPECT_EQ(GeneratedText() + "\n", text);
+}
+
+// The link's switches once `count` have happened, waiting up to `timeout`.
+std::vector<uint32_t> SwitchesAfter(const QueueLink& link, size_t count, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (link.Switches().size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return link.Switches();
+}
+
+TEST_F(FlashServerTest, BaudSwitchesAfterItsReplyAndHoldsOnceAPacketComes) {
+  StartFirmware({}, 115200);
+  WaitText("waiting for a flash\n");
+  EnterFlash();
+  Hello();
+  ASSERT_EQ(Request(Opcode::kBaud, BaudRequest{921600}).error(), ErrorCode::kNone);
+  EXPECT_EQ(SwitchesAfter(*link_, 1, std::chrono::milliseconds(2000)), std::vector<uint32_t>({921600}));
+  Hello();  // a valid packet at the new rate ends the probation
+  std::this_thread::sleep_for(std::chrono::milliseconds(kBaudProbationMs + 500));
+  EXPECT_EQ(link_->Switches(), std::vector<uint32_t>({921600}));
+  // The session ends: the console runs at the board's own rate again.
+  ASSERT_EQ(Request(Opcode::kReset).error(), ErrorCode::kNone);
+  EXPECT_EQ(SwitchesAfter(*link_, 2, std::chrono::milliseconds(2000)), std::vector<uint32_t>({921600, 115200}));
+}
+
+TEST_F(FlashServerTest, BaudFallsBackAfterItsProbationOfSilence) {
+  StartFirmware({}, 115200);
+  WaitText("waiting for a flash\n");
+  EnterFlash();
+  Hello();
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(Request(Opcode::kBaud, BaudRequest{3000000}).error(), ErrorCode::kNone);
+  // No packet comes at the new rate (the host could not reach it).
+  EXPECT_EQ(SwitchesAfter(*link_, 2, std::chrono::milliseconds(5000)), std::vector<uint32_t>({3000000, 115200}));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(kBaudProbationMs));
+  EXPECT_LT(took, std::chrono::milliseconds(kBaudProbationMs + 1500));
+  EXPECT_EQ(Hello().version, kProtocolVersion);  // answered at the old rate
+}
+
+TEST_F(FlashServerTest, BaudOnALinkWithoutARateIsANoOpAndZeroIsRefused) {
+  StartFirmware();  // the emu's link: no baud rate
+  WaitText("waiting for a flash\n");
+  EnterFlash();
+  Hello();
+  EXPECT_EQ(Request(Opcode::kBaud, BaudRequest{921600}).error(), ErrorCode::kNone);
+  EXPECT_EQ(Request(Opcode::kBaud, BaudRequest{0}).error(), ErrorCode::kBadPayload);
+  const uint8_t short_payload[2] = {0, 1};
+  EXPECT_EQ(Request(Opcode::kBaud, std::span<const uint8_t>(short_payload)).error(), ErrorCode::kBadPayload);
+  Hello();
+  EXPECT_TRUE(link_->Switches().empty());
 }
 
 }  // namespace

@@ -411,6 +411,23 @@ TEST(HfTokenizerFormat, SectionIsByteExact) {
   EXPECT_EQ(encoder.tokenizer.Decode(1, 263), "ab");  // the decoder strips one space after BOS
 }
 
+// The device's validator (shared with the host's) holds the same limit: a
+// section whose token grew past 1024 bytes is refused as too large.
+TEST(HfTokenizerFormat, TokensLongerThanTheLimitAreRefused) {
+  ScratchDir dir;
+  json j = MiniSpm();
+  j["model"]["vocab"][std::string(1024, 'a')] = 264;
+  j["model"]["vocab"]["bb"] = 265;
+  std::vector<uint8_t> section = host::CompileTokenizerJson(WriteJson(dir.path(), j));
+  ASSERT_TRUE(Tokenizer::Validate(section, 266).ok());
+  const size_t end_of_264 = 64 + 1024 + 265 * 4;  // text_offsets[265]
+  uint32_t offset;
+  std::memcpy(&offset, section.data() + end_of_264, 4);
+  ++offset;  // token 264 takes one byte of "bb"
+  std::memcpy(section.data() + end_of_264, &offset, 4);
+  EXPECT_EQ(Tokenizer::Validate(section, 266).code, StatusCode::kTooLarge);
+}
+
 TEST(HfTokenizerFormat, CorruptSectionsAreRefused) {
   ScratchDir dir;
   const std::vector<uint8_t> good = host::CompileTokenizerJson(WriteJson(dir.path(), MiniSpm()));
@@ -508,6 +525,8 @@ TEST(HfTokenizerFormat, RefusesWhatTheEncoderDoesNotImplement) {
       },
       "no token for byte 65");
   expect_refused([](json& j) { j["added_tokens"][0]["normalized"] = true; }, "normalized");
+  // Longer than a token may be (bpe::kMaxTokenBytes, as llama2.c's limit): refused here, not on the device.
+  expect_refused([](json& j) { j["model"]["vocab"][std::string(1025, 'a')] = 264; }, "token 264 is 1025 bytes long");
   // A model larger than the embedding: refused, never cut.
   const fs::path path = WriteJson(dir.path(), MiniSpm());
   ExpectInputError([&] { host::LoadTokenizerFile(path, 263); }, "264 tokens, more than the model's vocab_size 263");

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "common/crc32.h"
 #include "common/dequantize.h"
@@ -361,7 +364,6 @@ TEST(ImageReader, RejectsAnInconsistentModelDetail) {
       {"a later KV source", [](ModelDetail& d) { d.kv_source[0] = 1; }},
       {"a layer past n_layers", [](ModelDetail& d) { d.layer_flags[2] = 1; }},
       {"unknown layer flag", [](ModelDetail& d) { d.layer_flags[0] = 2; }},
-      {"reserved", [](ModelDetail& d) { d.reserved[1] = 1; }},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(ImageView::OpenFile(WithDetail(c.edit)).status().code, StatusCode::kInvalidValue) << c.what;
@@ -377,6 +379,61 @@ TEST(ImageReader, RejectsAnInconsistentModelDetail) {
   std::vector<uint8_t> image = TinyImage();
   image[ReadSection(image, SectionIndex(image, SectionKind::kModelDetail)).file_offset] ^= 1;
   EXPECT_EQ(ImageView::OpenFile(image).status().code, StatusCode::kBadChecksum);
+}
+
+// docs/image-format.md, version_minor: reserved bytes are zero in an image of
+// a minor this reader knows; a later minor may give them a meaning, which this
+// reader ignores, and a value it added is refused as that minor's.
+uint32_t AMatrix() { return ImageView::OpenFile(TinyImage()).value().FindTensor("blk.1.ffn_down.weight"); }
+
+std::vector<uint8_t> WithMinor(std::vector<uint8_t> image, uint16_t minor) {
+  Header h = ReadHeader(image);
+  h.version_minor = minor;
+  std::memcpy(image.data(), &h, sizeof h);
+  Reseal(image);
+  return image;
+}
+
+TEST(ImageReader, ALaterMinorMayGiveReservedBytesAMeaning) {
+  using Edit = std::vector<uint8_t> (*)(std::vector<uint8_t>);
+  const std::pair<const char*, Edit> edits[] = {
+      {"header", [](std::vector<uint8_t> image) {
+         image[offsetof(Header, reserved) + 5] = 7;
+         return image;
+       }},
+      {"section entry", [](std::vector<uint8_t> image) {
+         SectionEntry s = ReadSection(image, 1);
+         s.reserved = 1;
+         s.reserved2 = 2;
+         WriteSection(image, 1, s);
+         return image;
+       }},
+      {"tensor entry", [](std::vector<uint8_t> image) {
+         EditTensor(image, AMatrix(), [](TensorEntry& e) { e.reserved1 = 3; });
+         return image;
+       }},
+      {"model detail", [](std::vector<uint8_t>) { return WithDetail([](ModelDetail& d) { d.reserved[2] = 9; }); }},
+  };
+  for (const auto& [what, edit] : edits) {
+    const std::vector<uint8_t> known = WithMinor(edit(TinyImage()), kVersionMinor);
+    const Result<ImageView> refused = ImageView::OpenFile(known);
+    EXPECT_EQ(refused.ok() ? refused.value().Validate().code : refused.status().code, StatusCode::kInvalidValue) << what;
+    const std::vector<uint8_t> later = WithMinor(edit(TinyImage()), kVersionMinor + 1);
+    const Result<ImageView> opened = ImageView::OpenFile(later);
+    ASSERT_TRUE(opened.ok()) << what << ": " << opened.status().what;
+    EXPECT_TRUE(opened.value().Validate().ok()) << what << ": " << opened.value().Validate().what;
+  }
+  // A scheme value a later minor added: refused, saying so.
+  std::vector<uint8_t> image = TinyImage();
+  EditTensor(image, AMatrix(), [](TensorEntry& e) { e.scheme = 9; });
+  const Result<ImageView> known = ImageView::OpenFile(image);
+  ASSERT_TRUE(known.ok());
+  EXPECT_STREQ(known.value().Validate().what, "unknown tensor scheme");
+  const std::vector<uint8_t> later_image = WithMinor(image, kVersionMinor + 1);  // the view maps it: keep it alive
+  const Result<ImageView> later = ImageView::OpenFile(later_image);
+  ASSERT_TRUE(later.ok());
+  EXPECT_NE(std::string(later.value().Validate().what).find("later minor"), std::string::npos)
+      << later.value().Validate().what;
 }
 
 TEST(ImageReader, WindowBytesCoverEverySection) {

@@ -47,7 +47,7 @@ const fs::path kShared = QMC_SHARED_DIR;
 
 std::vector<MatVecKernel> OptimisedKernels() {
   std::vector<MatVecKernel> kernels = {MatVecKernel::kScalar};
-  for (MatVecKernel kernel : {MatVecKernel::kAvx2, MatVecKernel::kHelium}) {
+  for (MatVecKernel kernel : {MatVecKernel::kAvx2, MatVecKernel::kAvx512, MatVecKernel::kHelium}) {
     if (MatVecKernelAvailable(kernel)) kernels.push_back(kernel);
   }
   return kernels;
@@ -58,6 +58,7 @@ const char* Name(MatVecKernel kernel) {
     case MatVecKernel::kReference: return "reference";
     case MatVecKernel::kScalar: return "scalar";
     case MatVecKernel::kAvx2: return "avx2";
+    case MatVecKernel::kAvx512: return "avx512";
     case MatVecKernel::kHelium: return "helium";
   }
   return "?";
@@ -174,12 +175,13 @@ TEST(UnpackCodes, EveryKernelReadsEachCodeAsReadCodeDoes) {
 class PackedKernels : public ::testing::TestWithParam<std::tuple<uint32_t, uint32_t>> {};
 
 // Group-affine, with outliers (qmc) and without (rtn), over widths 288, 172
-// and 97 (partial groups) and group sizes dividing them or not.
+// and 97 (partial groups) and group sizes dividing them or not: multiples
+// of 8 and one group a row (the fused AVX2 path), 12 (unpacked first).
 TEST_P(PackedKernels, EqualTheReferenceOnRandomTensors) {
   const auto [bits, cell_bits] = GetParam();
   const host::Checkpoint shapes[] = {testing::RandomCheckpoint(288, 172, 1), testing::RandomCheckpoint(97, 40, 2)};
   for (const host::Checkpoint& checkpoint : shapes) {
-    for (uint32_t group_size : {32u, 64u, 128u, 40u}) {
+    for (uint32_t group_size : {32u, 64u, 128u, 40u, 12u, host::kPerChannel}) {
       for (double outliers : {0.0, 0.02}) {
         const Quantizer quantizer = outliers > 0.0 ? Quantizer::kQmc : Quantizer::kRtn;
         const host::PackedModel packed = Pack(checkpoint, quantizer, bits, cell_bits, group_size, outliers);
@@ -210,6 +212,70 @@ TEST_P(PackedKernels, PassTheSharedEqualityCheckOnOddShapes) {
     }
   }
   EXPECT_TRUE(outlier_at_row_end) << "no image here tests an outlier in a row's last column";
+}
+
+// MatMul (n inputs at once) by every optimised kernel against n reference
+// MatVecs: every layout, widths 97 and 288 (partial vectors), input counts
+// that fill the microkernel's 4-row x 3-input tiles or leave every edge,
+// strides wider than a row. Bound as ExpectKernelsMatchReference's.
+TEST_P(PackedKernels, MatMulEqualsReferenceMatVecs) {
+  const auto [bits, cell_bits] = GetParam();
+  std::vector<std::pair<std::string, host::PackedModel>> images;
+  for (const host::Checkpoint& checkpoint : {testing::RandomCheckpoint(97, 40, 11), testing::RandomCheckpoint(288, 172, 12)}) {
+    const std::string dim = " dim " + std::to_string(checkpoint.config.dim);
+    images.emplace_back("qmc g40" + dim, Pack(checkpoint, Quantizer::kQmc, bits, cell_bits, 40, 0.02));
+    images.emplace_back("rtn g12" + dim, Pack(checkpoint, Quantizer::kRtn, bits, cell_bits, 12, 0.0));
+    if (bits == 3) {  // the other schemes once
+      images.emplace_back("f32" + dim, Pack(checkpoint, Quantizer::kF32, 3, 3, 64, 0.0));
+      images.emplace_back("fp16" + dim, Pack(checkpoint, Quantizer::kFp16, 3, 3, 64, 0.0));
+      images.emplace_back("mxint4" + dim, Pack(checkpoint, Quantizer::kMxInt4, 4, cell_bits, 32, 0.0));
+    }
+    host::QuantOptions split;
+    split.bits = bits;
+    split.cell_bits = cell_bits;
+    split.group_size = host::kPerChannel;
+    split.outlier_ratio = 0.3;
+    split.outlier_bits = 5;
+    images.emplace_back("split" + dim, host::PackModel(checkpoint, split));
+  }
+  std::mt19937 rng(bits * 3 + cell_bits);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto& [label, packed] : images) {
+    const image::ImageView view = image::ImageView::OpenFile(packed.image).value();
+    ASSERT_TRUE(view.Validate().ok()) << label;
+    for (const char* name : {"blk.0.attn_k.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_down.weight"}) {
+      const uint32_t index = view.FindTensor(name);
+      ASSERT_LT(index, view.tensor_count()) << name;
+      const image::TensorEntry t = view.tensor(index);
+      const std::vector<float>& w = packed.tensors[index].reconstruction;
+      for (uint32_t n : {1u, 2u, 3u, 4u, 7u, 13u}) {
+        const size_t x_stride = t.cols + 5, y_stride = t.rows + 3;
+        std::vector<float> x(n * x_stride), expected(n * t.rows), row(t.cols);
+        for (float& v : x) v = normal(rng);
+        for (uint32_t i = 0; i < n; ++i) {
+          MatVec(view, t, x.data() + i * x_stride, expected.data() + i * t.rows, row.data(), MatVecKernel::kReference);
+        }
+        for (MatVecKernel kernel : OptimisedKernels()) {
+          std::vector<float> y(n * y_stride, NAN), buffer(t.cols);
+          MatMul(view, t, x.data(), x_stride, y.data(), y_stride, n, buffer.data(), kernel);
+          for (uint32_t i = 0; i < n; ++i) {
+            for (uint32_t r = 0; r < t.rows; ++r) {
+              double magnitude = 0.0;
+              for (uint32_t c = 0; c < t.cols; ++c) {
+                magnitude += std::fabs(double{w[size_t{r} * t.cols + c]} * x[i * x_stride + c]);
+              }
+              const double error = std::fabs(double{y[i * y_stride + r]} - expected[i * t.rows + r]);
+              ASSERT_LE(error, kTolerance * magnitude) << label << " " << t.name << " n " << n << " input " << i
+                                                       << " row " << r << " kernel " << Name(kernel);
+            }
+            for (uint32_t r = t.rows; r < y_stride; ++r) {
+              ASSERT_TRUE(std::isnan(y[i * y_stride + r])) << label << " wrote past row " << t.rows;
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCellLayouts, PackedKernels,
@@ -407,7 +473,8 @@ TEST(MatVecKernelSelection, DefaultsToTheFastestUnlessBuiltForTheReference) {
 #endif
   const MatVecKernel previous = ActiveMatVecKernel();
   for (MatVecKernel kernel :
-       {MatVecKernel::kReference, MatVecKernel::kScalar, MatVecKernel::kAvx2, MatVecKernel::kHelium}) {
+       {MatVecKernel::kReference, MatVecKernel::kScalar, MatVecKernel::kAvx2, MatVecKernel::kAvx512,
+        MatVecKernel::kHelium}) {
     EXPECT_EQ(UseMatVecKernel(kernel).ok(), MatVecKernelAvailable(kernel)) << Name(kernel);
     if (MatVecKernelAvailable(kernel)) EXPECT_EQ(ActiveMatVecKernel(), kernel);
   }

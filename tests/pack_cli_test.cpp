@@ -305,3 +305,44 @@ TEST_F(PresetCli, BadDeviceProfilesNameTheKey) {
 }
 
 }  // namespace
+
+namespace {
+
+// A missing input file is an I/O error (exit 4, README) whichever argument
+// names it: one line naming the file, nothing written.
+TEST_F(PackCli, AMissingFileExitsFourWhicheverArgumentNamesIt) {
+  const std::string absent = (dir_ / "absent").string();
+  const std::string model = (kShared / "models/stories260K.bin").string();
+  const std::string tokenizer = (kShared / "models/tok512.bin").string();
+  const std::string image = (dir_ / "image.qmc").string();
+  ASSERT_EQ(Qmc("pack " + Stories() + " -o " + image, dir_).exit_code, 0);
+  const std::string out = " -o " + (dir_ / "out.qmc").string();
+  const std::string cases[] = {
+      "pack " + absent + " --tokenizer " + tokenizer + out,
+      "pack " + model + " --tokenizer " + absent + out,
+      "pack " + model + " --tokenizer " + absent + ".json" + out,
+      "pack " + absent + "-hf" + out,
+      "pack --synthetic " + absent + ".json" + out,
+      "pack " + Stories() + " --scheme gptq --calib " + absent + out,
+      "pack " + Stories() + " --noise-aware on --device " + absent + out,
+      "inspect " + absent,
+      "run " + absent + " -n 1",
+      "eval " + absent + " --text " + tokenizer,
+      "eval " + image + " --text " + absent,
+      "tokenize --tokenizer " + absent + " --text " + tokenizer,
+      "tokenize " + image + " --text " + absent,
+      "memsim " + absent,
+      "nvm write " + absent + " " + (dir_ / "nvm").string(),
+  };
+  fs::create_directories(absent + "-hf");  // a directory without config.json
+  for (const std::string& args : cases) {
+    const CliRun r = Qmc(args, dir_);
+    EXPECT_EQ(r.exit_code, 4) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find("cannot open"), std::string::npos) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(absent), std::string::npos) << args << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "out.qmc")) << args;
+  }
+}
+
+}  // namespace

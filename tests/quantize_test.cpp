@@ -239,5 +239,55 @@ TEST(Quantize, RejectsNonFiniteWeightsAndBadOptions) {
   EXPECT_THROW(PackModel(testing::TinyCheckpoint(), bad), InputError);
 }
 
+// An fp16 scale that overflows, or flushes to zero while the group's weights
+// are not all zero, is an error naming the tensor, row and group — not a
+// group that silently decodes to infinities or zeros.
+TEST(Quantize, ScalesFp16CannotHoldNameTheTensorAndGroup) {
+  QuantOptions rtn;
+  rtn.quantizer = image::Quantizer::kRtn;
+  QuantOptions exact;  // qmc, exact outliers
+  QuantOptions split;
+  split.outlier_bits = 8;
+  split.outlier_ratio = 0.01;
+  struct Case {
+    float value;
+    const char* says;
+  };
+  for (const Case c : {Case{1e6f, "overflows"}, Case{1e-9f, "flushes to zero"}}) {
+    for (const QuantOptions& o : {rtn, exact, split}) {
+      const TensorSpec spec{"blk.0.test.weight", 4, 128, true};
+      Tensor w{4, 128, std::vector<float>(4 * 128, 0.0f)};
+      for (uint32_t i = 0; i < 64; ++i) w.data[2 * 128 + 64 + i] = (i % 2 ? c.value : -c.value) * (1.0f + i / 64.0f);
+      try {
+        QuantizeTensor(spec, w, o);
+        ADD_FAILURE() << c.says << ": accepted";
+      } catch (const InputError& e) {
+        const std::string m = e.what();
+        EXPECT_EQ(m.rfind("tensor blk.0.test.weight, row 2, ", 0), 0u) << m;
+        EXPECT_NE(m.find(c.says), std::string::npos) << m;
+      }
+    }
+  }
+  // All zero is no error: that group's scale is 0 and decodes exactly.
+  const Tensor zeros{4, 128, std::vector<float>(4 * 128, 0.0f)};
+  EXPECT_NO_THROW(QuantizeTensor({"blk.0.test.weight", 4, 128, true}, zeros, rtn));
+}
+
+// Rows quantized on several threads: a bad group in another thread's rows
+// still ends in the error, not in std::terminate.
+TEST(Quantize, ABadGroupOnAnotherThreadIsStillAnError) {
+  const uint32_t rows = 2048, cols = 1024;
+  Tensor w{rows, cols, std::vector<float>(size_t{rows} * cols, 0.01f)};
+  w.data[size_t{rows - 1} * cols + 5] = 1e6f;
+  QuantOptions rtn;
+  rtn.quantizer = image::Quantizer::kRtn;
+  try {
+    QuantizeTensor({"blk.0.big.weight", rows, cols, true}, w, rtn);
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("row 2047, group 0"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace qmc::host

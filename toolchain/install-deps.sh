@@ -5,12 +5,14 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
+  clang libclang-rt-14-dev
   zlib1g-dev libcli11-dev nlohmann-json3-dev libftdi1-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   gcc-arm-none-eabi binutils-arm-none-eabi picolibc-arm-none-eabi
   libstdc++-arm-none-eabi-picolibc libstdc++-arm-none-eabi-dev
-  qemu-system-arm
+  qemu-system-arm gdb-multiarch
   gnuplot-nox
+  strace dpkg-dev
 )
 
 missing=()

@@ -6,6 +6,11 @@
 #   toolchain/qemu-m55.sh --nvm DIR 'steps=64 Once upon a time'
 #   qmc flash IMAGE --port "exec:toolchain/qemu-m55.sh --nvm DIR --link"
 #
+# --gdb [PORT] before any of these starts QEMU with its GDB stub on TCP
+# PORT (default 1234), halted at reset, and without the timeout: connect
+# with `gdb-multiarch build/m55/firmware/qmc-fw-m55.elf -ex 'target remote
+# :PORT'`, then set breakpoints and continue.
+#
 # IMAGE LINE: the image goes into NVM files (`qmc nvm write`), which QEMU
 # loads at the windows' bases in linker/mps3_an547.ld; what the firmware
 # writes dies with QEMU.
@@ -40,9 +45,19 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 usage() {
-  echo "usage: $0 IMAGE CONSOLE_LINE | $0 --nvm DIR CONSOLE_LINE | $0 --nvm DIR --link" >&2
+  echo "usage: $0 [--gdb [PORT]] IMAGE CONSOLE_LINE | $0 [--gdb [PORT]] --nvm DIR CONSOLE_LINE | $0 [--gdb [PORT]] --nvm DIR --link" >&2
   exit 2
 }
+gdb=()
+if [ "${1-}" = --gdb ]; then
+  port=1234
+  shift
+  if [[ ${1-} =~ ^[0-9]+$ ]]; then
+    port=$1
+    shift
+  fi
+  gdb=(-S -gdb "tcp::$port")
+fi
 [ $# -eq 2 ] || [ $# -eq 3 ] || usage
 image=
 nvm=
@@ -59,9 +74,11 @@ line=$1
 qmc=${QMC:-$root/build/host-release/host/qmc}
 elf=${QMC_M55_ELF:-$root/build/m55/firmware/qmc-fw-m55.elf}
 timeout_s=${QMC_QEMU_TIMEOUT:-600}
+[ ${#gdb[@]} -eq 0 ] || timeout_s=0  # no limit while someone debugs (0 disables timeout)
 for f in ${image:+"$qmc"} "$elf"; do
   [ -f "$f" ] || { echo "$0: $f is missing (build it first)" >&2; exit 2; }
 done
+[ ${#gdb[@]} -eq 0 ] || echo "qemu-m55: halted at reset, GDB stub on port $port: gdb-multiarch $elf -ex 'target remote :$port'" >&2
 
 work=$(mktemp -d)
 qemu_pid=
@@ -90,7 +107,7 @@ fi
 mkfifo "$work/uart.in" "$work/uart.out"
 icount=(-icount shift=0)
 [ "$line" != --link ] || icount=()
-qemu=(qemu-system-arm -M mps3-an547 -display none -monitor none "${icount[@]}"
+qemu=(qemu-system-arm -M mps3-an547 -display none -monitor none "${icount[@]}" "${gdb[@]}"
       -chardev pipe,id=uart,path="$work/uart" -serial chardev:uart -kernel "$elf" "${memory[@]}")
 
 if [ "$line" = --link ]; then

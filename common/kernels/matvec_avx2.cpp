@@ -1,5 +1,6 @@
 #include "common/kernels/matvec_avx2.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <bit>
@@ -7,6 +8,7 @@
 #include <utility>
 
 #include "common/dequantize.h"
+#include "common/kernels/code_stream.h"
 #include "common/kernels/fast_half.h"
 #include "common/kernels/packed_tensor.h"
 #include "common/kernels/split_columns.h"
@@ -269,10 +271,106 @@ QMC_AVX2 void Unpack(const uint32_t* row_words, uint32_t cols, uint32_t bits, ui
   UnpackLayout<true>(row_words, cols, bits, cell_bits, flip, out);
 }
 
-template <GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
-QMC_AVX2 void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, uint32_t flip, const float* x,
-                           float* y, float* codes) {
+// The fused group-affine and mxint4 matvec: each vector of 8 codes is cut
+// from the row's words by its compile-time plan and FMAed straight into
+// the dot with x, no float row written. A group's Σ (code − zero)·x is
+// scaled when its last vector is done, which needs every vector inside one
+// group: group sizes that are a multiple of 8, or one group a row.
+template <uint32_t B, uint32_t S, bool kFlip, GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
+struct FusedRow {
+  const uint8_t* scales;
+  uint32_t groups;          // the row's groups
+  uint32_t group_vectors;   // vectors a group
+  uint32_t g = 0;           // the group being summed
+  uint32_t left;            // its vectors still to come
+  GroupScaleVectors s;
+  __m256 d[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 sum = _mm256_setzero_ps();
+
+  QMC_AVX2 FusedRow(const uint8_t* row_scales, uint32_t cols, uint32_t group_size)
+      : scales(row_scales),
+        groups((cols + group_size - 1) / group_size),
+        group_vectors(group_size >= cols ? (cols + 7) / 8 : group_size / 8),
+        left(group_vectors),
+        s(kScaleOf(row_scales, 0)) {}
+
+  // d[V % 2] += (codes − zero)·x for a vector of the row (lanes past the
+  // row's end have x 0), then the group closed if this was its last.
+  template <size_t V>
+  QMC_AVX2 inline void Add(__m256i lanes, __m256 xs) {
+    const __m256 codes = CodesToFloats<B, kFlip>(lanes, _mm256_set1_epi32(kFlip ? static_cast<int32_t>(kMxCodeFlip) : 0));
+    d[V % 2] = _mm256_fmadd_ps(_mm256_sub_ps(codes, s.zero), xs, d[V % 2]);
+    if (--left == 0) Close();
+  }
+
+  QMC_AVX2 inline void Close() {
+    sum = _mm256_fmadd_ps(s.scale, _mm256_add_ps(d[0], d[1]), sum);
+    d[0] = d[1] = _mm256_setzero_ps();
+    left = group_vectors;
+    if (++g < groups) s = kScaleOf(scales, g);
+  }
+
+  template <size_t... V>
+  QMC_AVX2 inline void AddPeriod(const uint32_t* period, const float* x, std::index_sequence<V...>) {
+    (Add<V>(PlannedLanes<B, S, false, V>(period), _mm256_loadu_ps(x + 8 * V)), ...);
+  }
+};
+
+template <uint32_t B, uint32_t S, bool kFlip, GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
+QMC_AVX2 void FusedPackedMatVec(const PackedTensor& p, const image::TensorEntry& t, const float* x, float* y) {
+  using Pattern = LanePattern<B, S>;
+  const uint32_t cols = t.cols;
+  for (uint32_t r = 0; r < t.rows; ++r) {
+    const uint32_t* words = p.RowWords(r);
+    FusedRow<B, S, kFlip, kScaleOf> row(p.RowScales(r), cols, t.group_size);
+    const uint32_t* period = words;
+    uint32_t k = 0;
+    for (; k + Pattern::kCodes <= cols; k += Pattern::kCodes, period += Pattern::kWords) {
+      row.AddPeriod(period, x + k, std::make_index_sequence<Pattern::kVectors>{});
+    }
+    // The whole vectors of a last partial period, each reading only its own
+    // words (masked), as UnpackRow; then the last codes one by one.
+    for (uint32_t v = 0; k + 8 <= cols; k += 8, ++v) {
+      const LanePlan& plan = Pattern::kPlans.vector[v];
+      __m128i loaded = _mm_maskload_epi32(reinterpret_cast<const int*>(period + plan.base),
+                                          _mm_load_si128(reinterpret_cast<const __m128i*>(plan.load_mask)));
+      if constexpr (S != 32) loaded = _mm_and_si128(loaded, _mm_set1_epi32((1 << S) - 1));
+      row.template Add<0>(CutLanes(_mm256_castsi128_si256(loaded), plan, true), _mm256_loadu_ps(x + k));
+    }
+    if (k < cols) {
+      alignas(32) int32_t tail[8] = {};
+      for (uint32_t j = 0; k + j < cols; ++j) tail[j] = static_cast<int32_t>(CodeFromWords(words, k + j, B, S));
+      row.template Add<1>(Load8(tail), _mm256_maskload_ps(x + k, FirstLanes(cols - k)));
+    }
+    if (row.left != row.group_vectors) row.Close();  // the row's last group, partial
+    y[r] = HorizontalSum(row.sum) + p.OutlierDot(r, x);
+  }
+}
+
+template <bool kFlip, GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
+QMC_AVX2 void FusedLayout(const PackedTensor& p, const image::TensorEntry& t, const float* x, float* y) {
+  const bool full_words = StreamBitsPerWord(t.cell_bits) == 32;
+  switch (t.bits) {
+    case 2:
+      return full_words ? FusedPackedMatVec<2, 32, kFlip, kScaleOf>(p, t, x, y)
+                        : FusedPackedMatVec<2, 30, kFlip, kScaleOf>(p, t, x, y);
+    case 3:
+      return full_words ? FusedPackedMatVec<3, 32, kFlip, kScaleOf>(p, t, x, y)
+                        : FusedPackedMatVec<3, 30, kFlip, kScaleOf>(p, t, x, y);
+    default:  // 4, the only other width a validated image holds
+      return full_words ? FusedPackedMatVec<4, 32, kFlip, kScaleOf>(p, t, x, y)
+                        : FusedPackedMatVec<4, 30, kFlip, kScaleOf>(p, t, x, y);
+  }
+}
+
+// Fused where every vector lies in one group; other group sizes unpack each
+// row into `codes` and dot it group by group.
+template <bool kFlip, GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
+QMC_AVX2 void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
+                           float* codes) {
   const PackedTensor p(image, t);
+  if (t.group_size % 8 == 0 || t.group_size >= t.cols) return FusedLayout<kFlip, kScaleOf>(p, t, x, y);
+  const uint32_t flip = kFlip ? kMxCodeFlip : 0u;
   for (uint32_t r = 0; r < t.rows; ++r) {
     Unpack(p.RowWords(r), t.cols, t.bits, t.cell_bits, flip, codes);
     y[r] = GroupedDot<kScaleOf>(codes, x, t.cols, t.group_size, p.RowScales(r)) + p.OutlierDot(r, x);
@@ -524,40 +622,67 @@ QMC_AVX2 void MatVec(const image::ImageView& image, const image::TensorEntry& t,
       for (uint32_t r = 0; r < t.rows; ++r) y[r] = DotF16(w + static_cast<size_t>(r) * t.cols, x, t.cols);
       return;
     }
-    case image::Scheme::kGroupAffine: return PackedMatVec<AffineScaleVectors>(image, t, 0u, x, y, row_buffer);
-    case image::Scheme::kMxInt4: return PackedMatVec<MxScaleVectors>(image, t, kMxCodeFlip, x, y, row_buffer);
+    case image::Scheme::kGroupAffine: return PackedMatVec<false, AffineScaleVectors>(image, t, x, y, row_buffer);
+    case image::Scheme::kMxInt4: return PackedMatVec<true, MxScaleVectors>(image, t, x, y, row_buffer);
     case image::Scheme::kSplit: return SplitLayout(image, t, x, y, row_buffer);
   }
 }
 
-// Rows of W dotted with four inputs at once: each 8 weights loaded once.
-QMC_AVX2 void DotFour(const float* w, const float* x, size_t x_stride, uint32_t n, float* y, size_t y_stride) {
-  const float* x0 = x;
-  const float* x1 = x + x_stride;
-  const float* x2 = x + 2 * x_stride;
-  const float* x3 = x + 3 * x_stride;
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 wi = _mm256_loadu_ps(w + i);
-    s0 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x0 + i), s0);
-    s1 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x1 + i), s1);
-    s2 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x2 + i), s2);
-    s3 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x3 + i), s3);
-  }
-  if (i < n) {
-    const __m256i m = FirstLanes(n - i);
-    const __m256 wi = _mm256_maskload_ps(w + i, m);
-    s0 = _mm256_fmadd_ps(wi, _mm256_maskload_ps(x0 + i, m), s0);
-    s1 = _mm256_fmadd_ps(wi, _mm256_maskload_ps(x1 + i, m), s1);
-    s2 = _mm256_fmadd_ps(wi, _mm256_maskload_ps(x2 + i, m), s2);
-    s3 = _mm256_fmadd_ps(wi, _mm256_maskload_ps(x3 + i, m), s3);
-  }
-  y[0] = HorizontalSum(s0);
-  y[y_stride] = HorizontalSum(s1);
-  y[2 * y_stride] = HorizontalSum(s2);
-  y[3 * y_stride] = HorizontalSum(s3);
+// The batched product is a register-blocked microkernel: a tile of decoded
+// rows (f32 rows in place) is dotted with the inputs 4 rows × 3 inputs at a
+// time, 12 accumulators, so each 8 columns cost 4 weight and 3 input loads
+// for 12 FMAs. The tile stays in L1 while every input streams past it, so
+// each row is decoded once per MatMul.
+constexpr uint32_t kTileRows = 4;
+constexpr uint32_t kTileInputs = 3;
+constexpr uint32_t kTileFloats = 4096;  // 16 KiB of decoded rows on the stack, a third of L1
+
+// The 4 sums of a, one per vector, in lanes 0..3.
+QMC_AVX2 inline __m128 SumFour(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
+
+// y[i * y_stride + r] = w row r · x input i, for R rows w_stride apart and
+// N inputs x_stride apart; the last partial 8 columns read masked.
+template <uint32_t R, uint32_t N>
+QMC_AVX2 void DotTile(const float* w, size_t w_stride, uint32_t cols, const float* x, size_t x_stride, float* y,
+                      size_t y_stride) {
+  __m256 acc[R][N];
+  for (uint32_t r = 0; r < R; ++r) {
+    for (uint32_t i = 0; i < N; ++i) acc[r][i] = _mm256_setzero_ps();
+  }
+  uint32_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    __m256 xs[N];
+    for (uint32_t i = 0; i < N; ++i) xs[i] = _mm256_loadu_ps(x + i * x_stride + c);
+    for (uint32_t r = 0; r < R; ++r) {
+      const __m256 ws = _mm256_loadu_ps(w + r * w_stride + c);
+      for (uint32_t i = 0; i < N; ++i) acc[r][i] = _mm256_fmadd_ps(ws, xs[i], acc[r][i]);
+    }
+  }
+  if (c < cols) {
+    const __m256i m = FirstLanes(cols - c);
+    __m256 xs[N];
+    for (uint32_t i = 0; i < N; ++i) xs[i] = _mm256_maskload_ps(x + i * x_stride + c, m);
+    for (uint32_t r = 0; r < R; ++r) {
+      const __m256 ws = _mm256_maskload_ps(w + r * w_stride + c, m);
+      for (uint32_t i = 0; i < N; ++i) acc[r][i] = _mm256_fmadd_ps(ws, xs[i], acc[r][i]);
+    }
+  }
+  for (uint32_t i = 0; i < N; ++i) {
+    if constexpr (R == 4) {  // the 4 rows' outputs are adjacent in y
+      _mm_storeu_ps(y + i * y_stride, SumFour(acc[0][i], acc[1][i], acc[2][i], acc[3][i]));
+    } else {
+      for (uint32_t r = 0; r < R; ++r) y[i * y_stride + r] = HorizontalSum(acc[r][i]);
+    }
+  }
+}
+
+template <uint32_t R>
+constexpr DotRowsTile kTileRow[kTileInputs] = {DotTile<R, 1>, DotTile<R, 2>, DotTile<R, 3>};
+// kDotTiles[R − 1][N − 1] = DotTile<R, N>: the full tile and the edges.
+constexpr const DotRowsTile* kDotTiles[kTileRows] = {kTileRow<1>, kTileRow<2>, kTileRow<3>, kTileRow<4>};
 
 // Row r of a group-affine or mxint4 tensor as image::DequantizeRow decodes
 // it, to the bit: codes unpacked a vector at a time, (code − zero) · scale
@@ -581,46 +706,94 @@ QMC_AVX2 void DecodePackedRow(const PackedTensor& p, const image::TensorEntry& t
   }
 }
 
-// One decoded row (y's column r) dotted with the n inputs, four at a time.
-QMC_AVX2 void DotInputs(const float* w, uint32_t cols, const float* x, size_t x_stride, uint32_t n, float* y,
-                        size_t y_stride) {
-  uint32_t i = 0;
-  for (; i + 4 <= n; i += 4) DotFour(w, x + i * x_stride, x_stride, cols, y + i * y_stride, y_stride);
-  for (; i < n; ++i) y[i * y_stride] = Dot(w, x + i * x_stride, cols);
+// An fp16 row through F16C.
+QMC_AVX2 void DecodeF16Row(const uint16_t* w, uint32_t cols, float* out) {
+  uint32_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    _mm256_storeu_ps(out + c, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + c))));
+  }
+  for (; c < cols; ++c) out[c] = FastHalfToFloat(w[c]);
 }
 
-// Each row decoded once (f32 rows read in place; group-affine and mxint4
-// rows unpacked by vector; split and fp16 rows by image::DequantizeRow),
-// then dotted with every input.
+// A split row as image::DequantizeRow decodes it, the two code streams read
+// in order (CodeStream) and each scale pair converted once. A row whose
+// bitmap disagrees with the outlier index (an MRAM read error; a validated
+// image has none) would read past its codes: DequantizeRow, which reads
+// code by code within the streams, decodes it instead.
+QMC_AVX2 void DecodeSplitRow(const image::ImageView& image, const image::TensorEntry& t, const SplitTensor& p,
+                             uint32_t r, float* out) {
+  const uint32_t* bitmap = p.RowBitmap(r);
+  uint32_t outliers = 0;
+  for (uint32_t w = 0; w < p.bitmap_words; ++w) outliers += static_cast<uint32_t>(std::popcount(bitmap[w] & p.ColumnMask(w)));
+  const uint64_t first = p.OutlierFirst(r);
+  const uint64_t next = r + 1 < t.rows ? p.OutlierFirst(r + 1) : t.outlier_count;
+  if (next < first || next - first != outliers) return image::DequantizeRow(image, t, r, out);
+  CodeStream inlier_codes(p.inlier_words, p.InlierFirst(r), t.bits, t.cell_bits);
+  CodeStream outlier_codes(p.outlier_words, first, t.outlier_bits, 1);
+  const uint8_t* scales = p.RowScales(r);
+  const GroupScale outlier_scale = AffineScale(scales, 0);
+  GroupScale s = AffineScale(scales, 1);
+  for (uint32_t c = 0, inliers = 0; c < t.cols; ++c) {
+    if ((bitmap[c / 32u] >> (c % 32u)) & 1u) {
+      out[c] = (static_cast<float>(outlier_codes.Next()) - outlier_scale.zero) * outlier_scale.scale;
+    } else {
+      out[c] = (static_cast<float>(inlier_codes.Next()) - s.zero) * s.scale;
+      if (++inliers % t.group_size == 0 && c + 1 < t.cols) s = AffineScale(scales, 1u + inliers / t.group_size);
+    }
+  }
+}
+
+// Rows of W decoded by `decode(r, out)` a tile at a time into a stack tile
+// of kTileFloats (rows wider than it one at a time into row_buffer), each
+// tile dotted with all n inputs.
+template <typename Decode>
+QMC_AVX2 void DecodedMatMul(const image::TensorEntry& t, Decode decode, const float* x, size_t x_stride, float* y,
+                            size_t y_stride, uint32_t n, float* row_buffer, DotRowsFunction dot_rows) {
+  alignas(32) float tile[kTileFloats];
+  const uint32_t tile_rows = t.cols <= kTileFloats ? kTileFloats / t.cols : 1;
+  float* rows_out = t.cols <= kTileFloats ? tile : row_buffer;
+  for (uint32_t r = 0; r < t.rows; r += tile_rows) {
+    const uint32_t rows = t.rows - r < tile_rows ? t.rows - r : tile_rows;
+    for (uint32_t k = 0; k < rows; ++k) decode(r + k, rows_out + k * t.cols);
+    dot_rows(rows_out, t.cols, rows, t.cols, x, x_stride, n, y + r, y_stride);
+  }
+}
+
+// f32 rows are dotted in place, in row blocks the size of a decoded tile
+// (so they stay in L1 likewise); the others are decoded: group-affine and
+// mxint4 rows unpacked by vector, fp16 by F16C, split rows stream by stream.
 QMC_AVX2 void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride,
-                     float* y, size_t y_stride, uint32_t n, float* row_buffer) {
+                     float* y, size_t y_stride, uint32_t n, float* row_buffer, DotRowsFunction dot_rows) {
   switch (static_cast<image::Scheme>(t.scheme)) {
     case image::Scheme::kF32: {
       const auto* w = reinterpret_cast<const float*>(image.blob(t.data).data());
-      for (uint32_t r = 0; r < t.rows; ++r) DotInputs(w + static_cast<size_t>(r) * t.cols, t.cols, x, x_stride, n, y + r, y_stride);
+      const uint32_t block = t.cols <= kTileFloats / kTileRows ? kTileFloats / t.cols / kTileRows * kTileRows : kTileRows;
+      for (uint32_t r = 0; r < t.rows; r += block) {
+        const uint32_t rows = t.rows - r < block ? t.rows - r : block;
+        dot_rows(w + static_cast<size_t>(r) * t.cols, t.cols, rows, t.cols, x, x_stride, n, y + r, y_stride);
+      }
       return;
     }
-    case image::Scheme::kGroupAffine:
+    case image::Scheme::kGroupAffine: {
+      const PackedTensor p(image, t);
+      const auto decode = [&](uint32_t r, float* out) { DecodePackedRow<AffineScale>(p, t, 0u, r, out); };
+      return DecodedMatMul(t, decode, x, x_stride, y, y_stride, n, row_buffer, dot_rows);
+    }
     case image::Scheme::kMxInt4: {
       const PackedTensor p(image, t);
-      const bool mx = t.scheme == static_cast<uint8_t>(image::Scheme::kMxInt4);
-      for (uint32_t r = 0; r < t.rows; ++r) {
-        if (mx) {
-          DecodePackedRow<MxScale>(p, t, kMxCodeFlip, r, row_buffer);
-        } else {
-          DecodePackedRow<AffineScale>(p, t, 0u, r, row_buffer);
-        }
-        DotInputs(row_buffer, t.cols, x, x_stride, n, y + r, y_stride);
-      }
-      return;
+      const auto decode = [&](uint32_t r, float* out) { DecodePackedRow<MxScale>(p, t, kMxCodeFlip, r, out); };
+      return DecodedMatMul(t, decode, x, x_stride, y, y_stride, n, row_buffer, dot_rows);
     }
-    case image::Scheme::kF16:
-    case image::Scheme::kSplit:
-      for (uint32_t r = 0; r < t.rows; ++r) {
-        image::DequantizeRow(image, t, r, row_buffer);
-        DotInputs(row_buffer, t.cols, x, x_stride, n, y + r, y_stride);
-      }
-      return;
+    case image::Scheme::kF16: {
+      const auto* w = reinterpret_cast<const uint16_t*>(image.blob(t.data).data());
+      const auto decode = [&](uint32_t r, float* out) { DecodeF16Row(w + static_cast<size_t>(r) * t.cols, t.cols, out); };
+      return DecodedMatMul(t, decode, x, x_stride, y, y_stride, n, row_buffer, dot_rows);
+    }
+    case image::Scheme::kSplit: {
+      const SplitTensor p(image, t);
+      const auto decode = [&](uint32_t r, float* out) { DecodeSplitRow(image, t, p, r, out); };
+      return DecodedMatMul(t, decode, x, x_stride, y, y_stride, n, row_buffer, dot_rows);
+    }
   }
 }
 
@@ -630,7 +803,10 @@ QMC_AVX2 void MatMul(const image::ImageView& image, const image::TensorEntry& t,
 // a definition as a separate version of the function it declares.
 bool Avx2Supported() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  // F16C from CPUID leaf 1 (ECX bit 29): clang 14 has no "f16c" for __builtin_cpu_supports.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
 
 void UnpackCodesAvx2(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,
@@ -642,9 +818,14 @@ void MatVecAvx2(const image::ImageView& image, const image::TensorEntry& t, cons
   MatVec(image, t, x, y, row_buffer);
 }
 
+void DotRowsAvx2(const float* w, size_t w_stride, uint32_t rows, uint32_t cols, const float* x, size_t x_stride,
+                 uint32_t n, float* y, size_t y_stride) {
+  DotRowsInTiles(kDotTiles, kTileRows, kTileInputs, w, w_stride, rows, cols, x, x_stride, n, y, y_stride);
+}
+
 void MatMulAvx2(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
-                size_t y_stride, uint32_t n, float* row_buffer) {
-  MatMul(image, t, x, x_stride, y, y_stride, n, row_buffer);
+                size_t y_stride, uint32_t n, float* row_buffer, DotRowsFunction dot_rows) {
+  MatMul(image, t, x, x_stride, y, y_stride, n, row_buffer, dot_rows);
 }
 
 }  // namespace qmc::kernels

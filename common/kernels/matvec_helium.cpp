@@ -85,63 +85,6 @@ QMC_HELIUM_INLINE uint32x4_t CutLanes(const uint32_t* words, const LanePlan& pla
   return lanes;
 }
 
-template <uint32_t B, bool kFlip>
-QMC_HELIUM_INLINE void StoreCodes(uint32x4_t lanes, uint32_t flip, float* out) {
-  uint32x4_t codes = vandq_u32(lanes, vdupq_n_u32((1u << B) - 1u));
-  if constexpr (kFlip) codes = veorq_u32(codes, vdupq_n_u32(flip));
-  vst1q_f32(out, vcvtq_f32_u32(codes));
-}
-
-template <uint32_t B, uint32_t S, bool kFlip, size_t V>
-QMC_HELIUM_INLINE void UnpackPlannedVector(const uint32_t* period, uint32_t flip, float* out) {
-  constexpr const LanePlan& plan = LanePattern<B, S>::kPlans.vector[V];
-  StoreCodes<B, kFlip>(CutLanes<S>(period, plan, plan.reads_b, plan.straddles), flip, out + 4 * V);
-}
-
-template <uint32_t B, uint32_t S, bool kFlip, size_t... V>
-QMC_HELIUM_INLINE void UnpackPeriod(const uint32_t* period, uint32_t flip, float* out, std::index_sequence<V...>) {
-  (UnpackPlannedVector<B, S, kFlip, V>(period, flip, out), ...);
-}
-
-// Whole periods unrolled, their plans compile-time constants; then the
-// whole vectors of a last partial period; then single codes.
-template <uint32_t B, uint32_t S, bool kFlip>
-void UnpackRow(const uint32_t* words, uint32_t cols, uint32_t flip, float* out) {
-  using Pattern = LanePattern<B, S>;
-  const uint32_t* period = words;
-  uint32_t k = 0;
-  for (; k + Pattern::kCodes <= cols; k += Pattern::kCodes, period += Pattern::kWords) {
-    UnpackPeriod<B, S, kFlip>(period, flip, out + k, std::make_index_sequence<Pattern::kVectors>{});
-  }
-  for (uint32_t v = 0; k + 4 <= cols; k += 4, ++v) {
-    const LanePlan& plan = Pattern::kPlans.vector[v];
-    StoreCodes<B, kFlip>(CutLanes<S>(period, plan, plan.reads_b, plan.straddles), flip, out + k);
-  }
-  for (; k < cols; ++k) out[k] = static_cast<float>(CodeFromWords(words, k, B, S) ^ flip);
-}
-
-template <bool kFlip>
-void UnpackLayout(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,
-                  float* out) {
-  const bool full_words = StreamBitsPerWord(cell_bits) == 32;
-  switch (bits) {
-    case 2:
-      return full_words ? UnpackRow<2, 32, kFlip>(row_words, cols, flip, out)
-                        : UnpackRow<2, 30, kFlip>(row_words, cols, flip, out);
-    case 3:
-      return full_words ? UnpackRow<3, 32, kFlip>(row_words, cols, flip, out)
-                        : UnpackRow<3, 30, kFlip>(row_words, cols, flip, out);
-    default:  // 4, the only other width a validated image holds
-      return full_words ? UnpackRow<4, 32, kFlip>(row_words, cols, flip, out)
-                        : UnpackRow<4, 30, kFlip>(row_words, cols, flip, out);
-  }
-}
-
-void Unpack(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip, float* out) {
-  if (flip == 0) return UnpackLayout<false>(row_words, cols, bits, cell_bits, flip, out);
-  UnpackLayout<true>(row_words, cols, bits, cell_bits, flip, out);
-}
-
 QMC_HELIUM_INLINE float HorizontalSum(float32x4_t v) {
   return (vgetq_lane_f32(v, 0) + vgetq_lane_f32(v, 1)) + (vgetq_lane_f32(v, 2) + vgetq_lane_f32(v, 3));
 }
@@ -211,37 +154,6 @@ QMC_HELIUM_INLINE GroupScaleVectors AffineScaleVectors(const uint8_t* row_scales
   return {WidenBottomHalves(pair), WidenTopHalves(pair)};
 }
 
-QMC_HELIUM_INLINE GroupScaleVectors MxScaleVectors(const uint8_t* row_scales, uint32_t group) {
-  const GroupScale s = MxScale(row_scales, group);
-  return {vdupq_n_f32(s.scale), vdupq_n_f32(s.zero)};
-}
-
-// As the scalar GroupedDot: Σ_g scale_g · Σ_{i in g} (code_i − zero_g)·x_i,
-// the per-group products accumulated lane-wise and summed across lanes once
-// per row.
-template <GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
-float GroupedDot(const float* codes, const float* x, uint32_t cols, uint32_t group_size, const uint8_t* row_scales) {
-  float32x4_t sum = vdupq_n_f32(0.0f);
-  for (uint32_t g = 0, begin = 0; begin < cols; ++g, begin += group_size) {
-    const uint32_t n = cols - begin < group_size ? cols - begin : group_size;
-    const GroupScaleVectors s = kScaleOf(row_scales, g);
-    const float* c = codes + begin;
-    const float* v = x + begin;
-    float32x4_t d0 = vdupq_n_f32(0.0f), d1 = vdupq_n_f32(0.0f);
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      d0 = vfmaq_f32(d0, vsubq_f32(vld1q_f32(c + i), s.zero), vld1q_f32(v + i));
-      d1 = vfmaq_f32(d1, vsubq_f32(vld1q_f32(c + i + 4), s.zero), vld1q_f32(v + i + 4));
-    }
-    for (; i < n; i += 4) {
-      const mve_pred16_t p = vctp32q(n - i);
-      d0 = vfmaq_m_f32(d0, vsubq_f32(vld1q_z_f32(c + i, p), s.zero), vld1q_z_f32(v + i, p), p);
-    }
-    sum = vfmaq_f32(sum, s.scale, vaddq_f32(d0, d1));
-  }
-  return HorizontalSum(sum);
-}
-
 // Σ value·x[col] over the row's outliers, four entries per vector: each
 // {u16 col, fp16 value} entry is one 32-bit lane, its column the low half
 // (the gather offset) and its value the high half (VCVTT). A column past
@@ -262,13 +174,163 @@ float OutlierDot(const PackedTensor& p, uint32_t row, const float* x) {
   return HorizontalSum(sum);
 }
 
-template <GroupScaleVectors (*kScaleOf)(const uint8_t*, uint32_t)>
-void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, uint32_t flip, const float* x, float* y,
-                  float* codes) {
+// Group-affine and mxint4, fused: four rows at a time, one per lane. Rows
+// start on a word, so code k of the four rows sits at the same bit of their
+// streams: one gather (the rows' word offsets) loads a word of all four, and
+// every code is cut by the same immediate shifts, its x broadcast from a
+// scalar (VFMA by a scalar). Per code column: the cut (1 to 3), VCVT, the
+// zero's VSUB (affine), the x load, VFMA. No row is unpacked first.
+//
+// A period is the fewest words holding whole codes (Superblock): whole
+// periods inside one group run unrolled with compile-time shifts; codes
+// near a group boundary or past the last whole period take shifts at run
+// time (CodesAt). Rows past the tensor's last (its last < 4) read the last
+// row again and are not stored.
+
+// The code at stream bit `off` of word vector `lo` (`hi` the next word's, for
+// a code that straddles), in the low bits, as an integer: unsigned, or with
+// kSigned the two's complement of its B bits (mxint4).
+template <uint32_t B, uint32_t S, bool kSigned, uint32_t kOff>
+QMC_HELIUM_INLINE float32x4_t CutCode(uint32x4_t lo, uint32x4_t hi, uint32x4_t mask) {
+  uint32x4_t v = lo;
+  if constexpr (kOff + B > S) {  // straddles: VSLI keeps lo's S − kOff stream bits and clears the rest
+    v = vsliq_n_u32(vshrq_n_u32(lo, kOff), hi, S - kOff);
+  } else if constexpr (kSigned) {  // the code to the top, for the sign extension below
+    if constexpr (kOff + B < 32) v = vshlq_n_u32(lo, 32 - B - kOff);
+  } else if constexpr (kOff > 0) {
+    v = vshrq_n_u32(lo, kOff);
+  }
+  if constexpr (kSigned) {
+    if constexpr (kOff + B > S) v = vshlq_n_u32(v, 32 - B);
+    return vcvtq_f32_s32(vshrq_n_s32(vreinterpretq_s32_u32(v), 32 - B));
+  } else if constexpr (kOff + B == 32 && S == 32) {  // nothing above the code
+    return vcvtq_f32_u32(v);
+  } else {
+    return vcvtq_f32_u32(vandq_u32(v, mask));
+  }
+}
+
+template <uint32_t B, uint32_t S, bool kSigned, uint32_t J>
+QMC_HELIUM_INLINE void PeriodCode(const uint32_t* period, uint32x4_t rows, const float* x, float32x4_t zero,
+                                  uint32x4_t mask, float32x4_t& acc) {
+  constexpr uint32_t kWord = J * B / S, kOff = J * B % S;
+  const uint32x4_t lo = vldrwq_gather_shifted_offset_u32(period + kWord, rows);
+  uint32x4_t hi = lo;
+  if constexpr (kOff + B > S) hi = vldrwq_gather_shifted_offset_u32(period + kWord + 1, rows);
+  float32x4_t code = CutCode<B, S, kSigned, kOff>(lo, hi, mask);
+  if constexpr (!kSigned) code = vsubq_f32(code, zero);
+  acc = vfmaq_n_f32(acc, code, x[J]);
+}
+
+template <uint32_t B, uint32_t S, bool kSigned, size_t... J>
+QMC_HELIUM_INLINE void Period(const uint32_t* period, uint32x4_t rows, const float* x, float32x4_t zero,
+                              uint32x4_t mask, float32x4_t& acc, std::index_sequence<J...>) {
+  (PeriodCode<B, S, kSigned, J>(period, rows, x, zero, mask, acc), ...);
+}
+
+// Codes [k, end) of the four rows, shifts at run time; nothing past the
+// word holding code end − 1 is read.
+template <uint32_t B, uint32_t S, bool kSigned>
+float32x4_t CodesAt(const uint32_t* words, uint32x4_t rows, uint32_t k, uint32_t end, const float* x,
+                    float32x4_t zero, float32x4_t acc) {
+  const uint32_t first = k * B;
+  uint32_t w = first / S, off = first % S;
+  for (; k < end; ++k) {
+    uint32x4_t v = vldrwq_gather_shifted_offset_u32(words + w, rows);
+    if (S != 32) v = vandq_u32(v, vdupq_n_u32((1u << S) - 1u));
+    v = vshlq_u32(v, vdupq_n_s32(-static_cast<int32_t>(off)));
+    if (off + B > S) {
+      const uint32x4_t hi = vldrwq_gather_shifted_offset_u32(words + w + 1, rows);
+      v = vorrq_u32(v, vshlq_u32(hi, vdupq_n_s32(static_cast<int32_t>(S - off))));
+    }
+    float32x4_t code;
+    if constexpr (kSigned) {
+      code = vcvtq_f32_s32(vshrq_n_s32(vreinterpretq_s32_u32(vshlq_n_u32(v, 32 - B)), 32 - B));
+    } else {
+      code = vsubq_f32(vcvtq_f32_u32(vandq_u32(v, vdupq_n_u32((1u << B) - 1u))), zero);
+    }
+    acc = vfmaq_n_f32(acc, code, x[k]);
+    off += B;
+    if (off >= S) {
+      off -= S;
+      ++w;
+    }
+  }
+  return acc;
+}
+
+// Four rows' scales of group g: offsets are the rows' byte offsets in the
+// scale blob.
+QMC_HELIUM_INLINE GroupScaleVectors AffineGroup(const uint8_t* scales, uint32x4_t offsets, uint32_t g) {
+  const uint32x4_t pair = vldrwq_gather_offset_u32(reinterpret_cast<const uint32_t*>(scales + g * 4u), offsets);
+  return {WidenBottomHalves(pair), WidenTopHalves(pair)};
+}
+
+// mxint4: E8M0 per block (quant::E8M0ToFloat: e << 23, and 2^−127 for e = 0);
+// the signed codes need no zero.
+QMC_HELIUM_INLINE GroupScaleVectors MxGroup(const uint8_t* scales, uint32x4_t offsets, uint32_t g) {
+  const uint32x4_t e = vldrbq_gather_offset_u32(scales + g, offsets);
+  const uint32x4_t bits = vpselq_u32(vdupq_n_u32(0x00400000u), vshlq_n_u32(e, 23), vcmpeqq_n_u32(e, 0));
+  return {vreinterpretq_f32_u32(bits), vdupq_n_f32(0.0f)};
+}
+
+template <uint32_t B, uint32_t S, bool kSigned>
+void FourRows(const PackedTensor& p, uint32_t group_size, uint32_t r, const float* x, float* y) {
+  using Block = Superblock<B, S>;
+  constexpr uint32_t kP = Block::kCodes;
+  const uint32_t last = p.rows - r - 1 < 3 ? p.rows - r - 1 : 3;
+  const uint32x4_t lane = vminq_u32(vidupq_n_u32(0, 1), vdupq_n_u32(last));
+  const uint32x4_t rows = vmulq_n_u32(lane, p.words_per_row);
+  const uint32x4_t scale_offsets = vmulq_n_u32(lane, p.scale_bytes_per_row);
+  const uint32x4_t mask = vdupq_n_u32((1u << B) - 1u);
+  const uint32_t* words = p.RowWords(r);
+  const uint8_t* scales = p.RowScales(r);
+  const uint32_t cols = p.cols;
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  for (uint32_t g = 0, k = 0; k < cols; ++g) {
+    const GroupScaleVectors s = kSigned ? MxGroup(scales, scale_offsets, g) : AffineGroup(scales, scale_offsets, g);
+    const uint32_t end = cols - k < group_size ? cols : k + group_size;
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    // Up to the first period boundary, whole periods, the rest.
+    const uint32_t head = (kP - k % kP) % kP;
+    const uint32_t body = end - k < head ? end : k + head;
+    if (k < body) acc = CodesAt<B, S, kSigned>(words, rows, k, body, x, s.zero, acc);
+    for (k = body; k + kP <= end; k += kP) {
+      Period<B, S, kSigned>(words + k / kP * Block::kWords, rows, x + k, s.zero, mask, acc,
+                            std::make_index_sequence<kP>{});
+    }
+    if (k < end) acc = CodesAt<B, S, kSigned>(words, rows, k, end, x, s.zero, acc);
+    k = end;
+    sum = vfmaq_f32(sum, acc, s.scale);
+  }
+  vstrwq_p_f32(y + r, sum, vctp32q(last + 1));
+}
+
+template <uint32_t B, uint32_t S, bool kSigned>
+void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y) {
   const PackedTensor p(image, t);
-  for (uint32_t r = 0; r < t.rows; ++r) {
-    Unpack(p.RowWords(r), t.cols, t.bits, t.cell_bits, flip, codes);
-    y[r] = GroupedDot<kScaleOf>(codes, x, t.cols, t.group_size, p.RowScales(r)) + OutlierDot(p, r, x);
+  for (uint32_t r = 0; r < t.rows; r += 4) FourRows<B, S, kSigned>(p, t.group_size, r, x, y);
+  if (p.outliers == nullptr) return;
+  // Most rows have none: four at a time are skipped without a call.
+  for (uint32_t r = 0; r < t.rows; r += 4) {
+    const uint32_t end = t.rows - r < 4 ? t.rows : r + 4;
+    if (LoadU32(p.outliers + r * 4u) == LoadU32(p.outliers + end * 4u)) continue;
+    for (uint32_t i = r; i < end; ++i) y[i] += OutlierDot(p, i, x);
+  }
+}
+
+void PackedLayout(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y) {
+  const bool full_words = StreamBitsPerWord(t.cell_bits) == 32;
+  if (t.scheme == static_cast<uint8_t>(image::Scheme::kMxInt4)) {  // 4-bit codes
+    return full_words ? PackedMatVec<4, 32, true>(image, t, x, y) : PackedMatVec<4, 30, true>(image, t, x, y);
+  }
+  switch (t.bits) {
+    case 2:
+      return full_words ? PackedMatVec<2, 32, false>(image, t, x, y) : PackedMatVec<2, 30, false>(image, t, x, y);
+    case 3:
+      return full_words ? PackedMatVec<3, 32, false>(image, t, x, y) : PackedMatVec<3, 30, false>(image, t, x, y);
+    default:  // 4, the only other width a validated image holds
+      return full_words ? PackedMatVec<4, 32, false>(image, t, x, y) : PackedMatVec<4, 30, false>(image, t, x, y);
   }
 }
 
@@ -509,15 +571,10 @@ void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, co
       for (uint32_t r = 0; r < t.rows; ++r) y[r] = DotF16(w + static_cast<size_t>(r) * t.cols, x, t.cols);
       return;
     }
-    case image::Scheme::kGroupAffine: return PackedMatVec<AffineScaleVectors>(image, t, 0u, x, y, row_buffer);
-    case image::Scheme::kMxInt4: return PackedMatVec<MxScaleVectors>(image, t, kMxCodeFlip, x, y, row_buffer);
+    case image::Scheme::kGroupAffine:
+    case image::Scheme::kMxInt4: return PackedLayout(image, t, x, y);
     case image::Scheme::kSplit: return SplitLayout(image, t, x, y, row_buffer);
   }
-}
-
-void UnpackCodesHelium(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,
-                       float* out) {
-  Unpack(row_words, cols, bits, cell_bits, flip, out);
 }
 
 }  // namespace qmc::kernels

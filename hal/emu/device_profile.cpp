@@ -109,19 +109,32 @@ DeviceProfile ParseDeviceProfile(std::string_view text, std::string_view origin)
     const std::string path = std::string("reram.") + mode;
     const json& cell = parser.Member(reram, "reram", mode);
     parser.ExpectObject(cell, path);
-    parser.OnlyKeys(cell, path, {"p_down", "p_up"});
+    parser.OnlyKeys(cell, path, {"p_down", "p_up", "drift_per_hour"});
     LevelErrors& errors = profile.reram[mode[0] - '1'];
     errors.p_down = parser.Probability(cell, path, "p_down");
     errors.p_up = parser.Probability(cell, path, "p_up");
     if (errors.p_down + errors.p_up > 1.0) {
       parser.Fail(path, "p_down + p_up = " + Parser::Number(errors.p_down + errors.p_up) + " exceeds 1");
     }
+    if (cell.contains("drift_per_hour")) {  // optional: no retention drift without it
+      const std::string drift_path = path + ".drift_per_hour";
+      const json& drift = cell.at("drift_per_hour");
+      parser.ExpectObject(drift, drift_path);
+      parser.OnlyKeys(drift, drift_path, {"p_down", "p_up"});
+      profile.drift_per_hour[mode[0] - '1'] = {parser.Probability(drift, drift_path, "p_down"),
+                                               parser.Probability(drift, drift_path, "p_up")};
+    }
   }
 
   const json& mram = parser.Member(root, "", "mram");
   parser.ExpectObject(mram, "mram");
-  parser.OnlyKeys(mram, "mram", {"bit_error_rate"});
+  parser.OnlyKeys(mram, "mram", {"bit_error_rate", "ecc"});
   profile.mram_ber = parser.Probability(mram, "mram", "bit_error_rate");
+  if (mram.contains("ecc")) {  // optional: no ECC without it
+    const std::string ecc = parser.String(mram, "mram", "ecc");
+    if (ecc != "none" && ecc != "secded") parser.Fail("mram.ecc", "\"" + ecc + "\" is not none or secded");
+    profile.mram_secded = ecc == "secded";
+  }
   return profile;
 }
 

@@ -29,7 +29,11 @@ struct LevelErrors {
 struct DeviceProfile {
   std::string name;
   LevelErrors reram[3];   // index cell_bits - 1
-  double mram_ber = 0.0;  // per bit of an MRAM read
+  // Retention: per hour since a cell was programmed, the rate at which it
+  // drifts one level down (p_down) or up (p_up) for good (hal/emu/retention.h).
+  LevelErrors drift_per_hour[3];
+  double mram_ber = 0.0;     // per bit of an MRAM read
+  bool mram_secded = false;  // MRAM words carry Hamming(72,64) SECDED (hal/emu/secded.h)
   const LevelErrors& Mode(uint32_t cell_bits) const { return reram[cell_bits - 1]; }
 };
 

@@ -20,6 +20,7 @@ EmuBoard::EmuBoard(const std::filesystem::path& nvm_dir, const ReadNoise& noise,
     reram.seed = mram.seed = noise.seed;
     mram.model = noise.device.mram_ber > 0.0 ? Model::kBitFlips : Model::kNone;
     mram.bit_error_rate = noise.device.mram_ber;
+    mram.secded = noise.device.mram_secded;
   }
   windows_[0] = EmuWindow::Open({WindowKind::kSram, sizes.bytes[0], 1, false}, {}, exact);
   windows_[1] = EmuWindow::Open({WindowKind::kMram, sizes.bytes[1], 1, false}, nvm_dir / "mram.bin", mram);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "hal/emu/cell_noise.h"
 
@@ -102,8 +103,28 @@ void EmuWindow::DoBeginReadPass(uint32_t offset, uint32_t length, uint8_t cell_b
   if (errors_.model == ErrorModel::kLevelNoise) {
     ApplyLevelNoise(range, cell_bits, errors_.levels[cell_bits - 1], seed);
   } else {
-    ApplyBitFlips(range, errors_.bit_error_rate, seed);
+    ApplyMramBitErrors({stored_ + offset, length}, range, offset, errors_.bit_error_rate, errors_.secded, seed,
+                       secded_counts_);
   }
+}
+
+uint64_t EmuWindow::DriftCells(uint32_t offset, uint32_t length, uint8_t cell_bits, const LevelErrors& moved,
+                               uint64_t seed) {
+  const std::span<uint8_t> cells(stored_ + offset, length);
+  const std::vector<uint8_t> before(cells.begin(), cells.end());
+  ApplyLevelNoise(cells, cell_bits, moved, seed);
+  if (as_read_ != stored_) std::memcpy(as_read_ + offset, stored_ + offset, length);
+  // Changed cells: 3-bit cells ten to a 32-bit word (its top 2 bits hold
+  // none), narrower ones never straddle a byte.
+  const uint32_t mask = (1u << cell_bits) - 1u, unit = cell_bits == 3 ? 4 : 1;
+  uint64_t changed = 0;
+  for (size_t at = 0; at + unit <= length; at += unit) {
+    uint32_t a = 0, b = 0;
+    std::memcpy(&a, before.data() + at, unit);
+    std::memcpy(&b, cells.data() + at, unit);
+    for (uint32_t shift = 0; shift + cell_bits <= unit * 8; shift += cell_bits) changed += ((a ^ b) >> shift & mask) != 0;
+  }
+  return changed;
 }
 
 void EmuWindow::DoEndReadPasses() {

@@ -20,6 +20,7 @@
 #include <stdexcept>
 
 #include "hal/emu/device_profile.h"
+#include "hal/emu/secded.h"
 #include "hal/hal.h"
 
 namespace qmc::hal::emu {
@@ -50,6 +51,7 @@ class EmuWindow final : public MemoryWindow {
     ErrorModel model = ErrorModel::kNone;
     LevelErrors levels[3];        // kLevelNoise: per read of a cell, index cell_bits - 1
     double bit_error_rate = 0.0;  // kBitFlips: per bit
+    bool secded = false;          // kBitFlips: through Hamming(72,64) SECDED (hal/emu/secded.h)
     Draw draw = Draw::kProgram;
     uint64_t seed = 0;
   };
@@ -68,6 +70,15 @@ class EmuWindow final : public MemoryWindow {
   // windows), or stops counting with nullptr.
   void SetPowerCut(PowerCut* cut) { power_cut_ = cut; }
 
+  // What SECDED did on this window's read passes so far.
+  const SecdedCounts& secded_counts() const { return secded_counts_; }
+
+  // Retention (hal/emu/retention.h): moves `cell_bits`-bit cells of the
+  // stored contents in [offset, offset + length) one level, for good, with
+  // `moved`'s probabilities (ApplyLevelNoise's model and clamping). Returns
+  // the number of cells that changed. The file changes as the part would.
+  uint64_t DriftCells(uint32_t offset, uint32_t length, uint8_t cell_bits, const LevelErrors& moved, uint64_t seed);
+
  private:
   EmuWindow(const Geometry& geometry, uint8_t* stored, uint8_t* as_read, uint8_t* scratch, const ReadErrors& errors);
 
@@ -81,6 +92,7 @@ class EmuWindow final : public MemoryWindow {
   ReadErrors errors_;
   uint64_t reads_ = 0;  // EndReadPasses calls so far: which draw kRead errors use
   PowerCut* power_cut_ = nullptr;
+  SecdedCounts secded_counts_;
 };
 
 }  // namespace qmc::hal::emu

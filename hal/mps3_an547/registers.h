@@ -24,6 +24,9 @@ inline constexpr uint32_t kShcsrFaultsEnabled = (1u << 16) | (1u << 17) | (1u <<
 // CP10 and CP11 full access: the FPU and, on the M55, Helium (MVE).
 inline constexpr uint32_t kCpacrFpuAndMve = 0xFu << 20;
 
+// NVIC: interrupt set-enable, 32 interrupts a register.
+inline constexpr uintptr_t kNvicIser = 0xE000E100;
+
 // SysTick.
 inline constexpr uintptr_t kSysTickCsr = 0xE000E010;  // control and status
 inline constexpr uintptr_t kSysTickRvr = 0xE000E014;  // reload value
@@ -38,11 +41,18 @@ inline constexpr uintptr_t kUart0 = 0x59303000;
 inline constexpr uintptr_t kUartData = 0x00;
 inline constexpr uintptr_t kUartState = 0x04;
 inline constexpr uintptr_t kUartCtrl = 0x08;
+inline constexpr uintptr_t kUartIntStatus = 0x0C;  // read: status; write 1s: clear
 inline constexpr uintptr_t kUartBaudDiv = 0x10;
 inline constexpr uint32_t kUartStateTxFull = 1u << 0;
 inline constexpr uint32_t kUartStateRxFull = 1u << 1;
+inline constexpr uint32_t kUartStateRxOverrun = 1u << 3;  // write 1: clear
 inline constexpr uint32_t kUartCtrlTxEnable = 1u << 0;
 inline constexpr uint32_t kUartCtrlRxEnable = 1u << 1;
+inline constexpr uint32_t kUartCtrlRxInterrupt = 1u << 3;
+inline constexpr uint32_t kUartIntRx = 1u << 1;
+// UART0's receive interrupt (AN547 interrupt map; QEMU's hw/arm/mps2-tz.c
+// wires UART0 to 33 receive, 34 transmit, 43 combined).
+inline constexpr uint32_t kUart0RxIrq = 33;
 
 // Clocks of the AN547 image: the CPU (and so SysTick) at 32 MHz, the APB
 // peripherals (the UARTs) at 25 MHz.

@@ -1,7 +1,10 @@
 #include "hal/mps3_an547/startup.h"
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
+#include "hal/mps3_an547/cmsdk_uart.h"
 #include "hal/mps3_an547/registers.h"
 #include "hal/mps3_an547/stack_usage.h"
 #include "hal/mps3_an547/systick_clock.h"
@@ -19,32 +22,41 @@ extern void (*__init_array_start[])(), (*__init_array_end[])();
 namespace qmc::hal::an547 {
 namespace {
 
-// The Armv8-M vector table's fixed part: the initial stack pointer, then
-// the system exceptions 1-15. No interrupt is ever enabled, so no entries
-// follow.
+// The Armv8-M vector table: the initial stack pointer, the system
+// exceptions 1-15, then the external interrupts up to the one the firmware
+// enables, UART0's receive (kUart0RxIrq). The others are never enabled; should
+// one fire, the fault reporter names it.
 struct VectorTable {
   uint32_t* initial_sp;
   void (*handlers[15])();
+  void (*interrupts[kUart0RxIrq + 1])();
 };
 
-[[gnu::section(".vectors"), gnu::used]] const VectorTable kVectorTable = {
-    __stack_top,
-    {
-        Reset_Handler,
-        Fault_Handler,  // NMI
-        Fault_Handler,  // HardFault
-        Fault_Handler,  // MemManage
-        Fault_Handler,  // BusFault
-        Fault_Handler,  // UsageFault
-        Fault_Handler,  // SecureFault
-        nullptr, nullptr, nullptr,
-        Fault_Handler,  // SVCall
-        Fault_Handler,  // DebugMonitor
-        nullptr,
-        Fault_Handler,  // PendSV
-        SysTick_Handler,
-    },
-};
+template <size_t... I>
+constexpr VectorTable MakeVectorTable(std::index_sequence<I...>) {
+  return {
+      __stack_top,
+      {
+          Reset_Handler,
+          Fault_Handler,  // NMI
+          Fault_Handler,  // HardFault
+          Fault_Handler,  // MemManage
+          Fault_Handler,  // BusFault
+          Fault_Handler,  // UsageFault
+          Fault_Handler,  // SecureFault
+          nullptr, nullptr, nullptr,
+          Fault_Handler,  // SVCall
+          Fault_Handler,  // DebugMonitor
+          nullptr,
+          Fault_Handler,  // PendSV
+          SysTick_Handler,
+      },
+      {(I == kUart0RxIrq ? UART0_RX_Handler : Fault_Handler)...},
+  };
+}
+
+[[gnu::section(".vectors"), gnu::used]] constinit const VectorTable kVectorTable =
+    MakeVectorTable(std::make_index_sequence<kUart0RxIrq + 1>());
 
 }  // namespace
 

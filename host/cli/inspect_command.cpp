@@ -39,8 +39,8 @@ void AddInspectCommand(CLI::App& app) {
                                                 "check), tensors, bytes per memory window, bits per weight.");
   cmd->add_option("image", args->image, "the QMC image file")->required();
   cmd->add_flag("--json", args->json,
-                "print JSON (keys: bits_per_weight, bytes_by_window{sram,mram,reram,dram}, outlier_fraction, "
-                "tensors, sections, model, crc_ok)");
+                "print JSON, schema 1 (docs/inspect-json.md: schema, bits_per_weight, "
+                "bytes_by_window{sram,mram,reram,dram}, outlier_fraction, tensors, sections, model, crc_ok, ...)");
   cmd->footer("Exits 3 when any check fails (the summary is still printed when the header is readable).");
   cmd->callback([args] { RunInspect(*args); });
 }

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   AddFlashCommand(app);
   AddReadCommand(app);
   AddDevicesCommand(app);
+  AddInfoCommand(app);
+  AddConsoleCommand(app);
+  AddRollbackCommand(app);
   AddMemsimCommand(app);
   AddTokenizeCommand(app);
   AddConvertTaskCommand(app);

@@ -170,12 +170,10 @@ void AddMemsimCommand(CLI::App& app) {
   cmd->add_option("input", args->input,
                   "a QMC image; or a model: a HuggingFace config.json or directory (llama, qwen2, phi, hymba), or a "
                   "checkpoint qmc pack reads (its configuration and tokenizer are used; no weights are quantized)")
-      ->required()
-      ->check(CLI::ExistingPath);
+      ->required();
   AddSchemeOptions(cmd, args->scheme);
   cmd->add_option("--tokenizer", args->tokenizer,
-                  "tokenizer.bin or tokenizer.json the image would embed (its bytes count in MRAM)")
-      ->check(CLI::ExistingFile);
+                  "tokenizer.bin or tokenizer.json the image would embed (its bytes count in MRAM)");
   std::string boards = "board profile: a built-in name (";
   for (const std::string& b : host::BuiltInBoards()) boards += b + ", ";
   boards += "the files in hal/profiles/boards/) or a JSON file; repeat for a side-by-side [default: paper-soc]";

@@ -57,8 +57,7 @@ void AddNvmCommand(CLI::App& app) {
   write->add_option("dir", args->dir, "the NVM directory (created with blank window files if absent)")->required();
   write->add_option("--board", args->board,
                     "a board profile JSON (hal/profiles/boards/) whose emu_window_mib gives the window sizes; pass "
-                    "the same to qmc-fw-emu --board")
-      ->check(CLI::ExistingFile);
+                    "the same to qmc-fw-emu --board");
   write->footer("Window sizes are the emu board's: MRAM 8 MiB, ReRAM 64 MiB, DRAM 64 MiB unless --board gives others "
                 "(sparse files), each split into two slots (MRAM after a 4 KiB commit area). Exits 3 for an invalid "
                 "image, 1 when it does not fit a slot, 4 when the files cannot be written.");

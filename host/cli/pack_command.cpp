@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -35,6 +36,7 @@ struct PackArgs {
   size_t calib_tokens = 0;  // 0: 128 windows, or what the text holds
   bool json = false;
   bool quiet = false;
+  std::string depfile;  // Make/Ninja depfile naming every file read
 };
 
 uint64_t CheckpointBytes(const std::filesystem::path& path) {
@@ -98,6 +100,79 @@ Input LoadInput(const PackArgs& args, const host::QuantOptions& options) {
   return {std::move(source), std::move(format), static_cast<double>(CheckpointBytes(args.checkpoint)) / 1e6};
 }
 
+// The files pack reads for `args`, absolute, each once: what the readers
+// open, restated here for the depfile. A HuggingFace directory gives its
+// config.json and weights (model.safetensors, or the index and the shards
+// it names); the tokenizer is --tokenizer or the directory's tokenizer.json,
+// and a tokenizer.json brings the tokenizer_config.json beside it. The
+// built-in profiles are part of qmc itself, which a build depends on anyway.
+std::vector<std::filesystem::path> InputFiles(const PackArgs& args) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  const auto add = [&](const fs::path& path) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return;
+    const fs::path absolute = fs::absolute(path).lexically_normal();
+    if (std::find(files.begin(), files.end(), absolute) == files.end()) files.push_back(absolute);
+  };
+  const auto add_tokenizer = [&](const fs::path& path) {
+    add(path);
+    if (path.extension() == ".json") add(path.parent_path() / "tokenizer_config.json");
+  };
+  fs::path directory;  // where the tokenizer defaults from
+  if (!args.synthetic.empty()) {
+    const fs::path config = args.synthetic;
+    const bool is_directory = fs::is_directory(config);
+    directory = is_directory ? config : config.has_parent_path() ? config.parent_path() : fs::path(".");
+    add(is_directory ? config / "config.json" : config);
+    add(directory / "config.json");  // its special tokens, for a BPE tokenizer
+  } else if (fs::is_directory(args.checkpoint)) {
+    directory = args.checkpoint;
+    add(directory / "config.json");
+    if (fs::exists(directory / "model.safetensors")) {
+      add(directory / "model.safetensors");
+    } else {
+      const fs::path index = directory / "model.safetensors.index.json";
+      add(index);
+      const std::vector<uint8_t> text = host::ReadWholeFile(index);
+      const nlohmann::json listing = nlohmann::json::parse(text.begin(), text.end());
+      for (const auto& [tensor, shard] : listing.at("weight_map").items()) {
+        add(directory / shard.get<std::string>());
+      }
+    }
+  } else {
+    add(args.checkpoint);
+  }
+  if (!args.tokenizer.empty()) {
+    add_tokenizer(args.tokenizer);
+  } else if (!directory.empty()) {
+    add_tokenizer(directory / "tokenizer.json");
+  }
+  if (!args.calib.empty()) add(args.calib);
+  if (!args.scheme.device.empty()) add(args.scheme.device);
+  return files;
+}
+
+// A path as Make and Ninja read it in a depfile.
+std::string DepfileWord(const std::string& path) {
+  if (path.find('\n') != std::string::npos) throw host::InputError("--depfile: a path holds a newline: " + path);
+  std::string word;
+  for (const char c : path) {
+    if (c == ' ' || c == '#') word += '\\';
+    if (c == '$') word += '$';
+    word += c;
+  }
+  return word;
+}
+
+// "image: input input ...", one input per continued line.
+void WriteDepfile(const PackArgs& args) {
+  std::string text = DepfileWord(std::filesystem::absolute(args.output).lexically_normal().string()) + ":";
+  for (const std::filesystem::path& file : InputFiles(args)) text += " \\\n  " + DepfileWord(file.string());
+  text += "\n";
+  host::WriteFileAtomically(args.depfile, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
 void RunPack(PackArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   if (args.checkpoint.empty() == args.synthetic.empty()) {
@@ -127,6 +202,7 @@ void RunPack(PackArgs& args) {
                              host::DescribeStatus(view.ok() ? view.value().Validate() : view.status()));
   }
   host::WriteFileAtomically(args.output, image);
+  if (!args.depfile.empty()) WriteDepfile(args);
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json summary = host::SummarizeImage(view.value());
@@ -171,7 +247,6 @@ void AddPackCommand(CLI::App& app) {
                       "instead of a checkpoint: a HuggingFace config.json (llama, qwen2, phi, hymba), or its "
                       "directory, whose model gets seeded random weights (docs/synthetic-weights.md: heavy-tailed, "
                       "with outlier input channels); the tokenizer is --tokenizer or the tokenizer.json beside it")
-          ->check(CLI::ExistingPath)
           ->type_name("CONFIG")
           ->excludes(checkpoint);
   cmd->add_option("--seed", args->seed, "--synthetic: the weights' seed (same seed, same weights and image bytes)")
@@ -188,19 +263,21 @@ void AddPackCommand(CLI::App& app) {
   AddSchemeOptions(cmd, args->scheme);
   cmd->add_option("--tokenizer", args->tokenizer,
                   "tokenizer to embed: llama2.c tokenizer.bin or HuggingFace tokenizer.json (default: the "
-                  "HuggingFace directory's tokenizer.json, or the one a GGUF carries)")
-      ->check(CLI::ExistingFile);
+                  "HuggingFace directory's tokenizer.json, or the one a GGUF carries)");
   cmd->add_option("--calib", args->calib,
                   "calibration text (UTF-8) for gptq, awq and qmc --gptq: the unquantized model runs over it, cut "
                   "into windows of its context as qmc eval cuts a text, and every matrix's input statistics (X^T X, "
                   "mean |x|) are gathered. Never calibrate on the text you evaluate on")
-      ->check(CLI::ExistingFile)
       ->type_name("FILE");
   cmd->add_option("--calib-tokens", args->calib_tokens,
                   "calibrate on the text's first N tokens, whole windows only [default: 128 windows, or what the "
                   "text holds]")
       ->check(CLI::PositiveNumber)
       ->type_name("N");
+  cmd->add_option("--depfile", args->depfile,
+                  "also write a Make/Ninja depfile: the image depends on every file pack read (checkpoint files, "
+                  "tokenizer, calibration text, device profile), as absolute paths; CMake's qmc_add_image uses it")
+      ->type_name("FILE");
   cmd->add_flag("--json", args->json, "print the image summary as JSON (the `qmc inspect --json` keys)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress or timing on stderr");
   cmd->footer("Examples: qmc pack ../shared/models/kjv6M.bin --tokenizer ../shared/models/kjv_tok2048.bin \\\n"

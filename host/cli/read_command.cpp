@@ -1,5 +1,5 @@
 // `qmc read`: read a board's committed image back into the image file it
-// was flashed from.
+// was flashed from; the board then goes back to its console.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,7 +10,6 @@
 #include "host/cli/port_options.h"
 #include "host/cli/progress_bar.h"
 #include "host/flash/image_readback.h"
-#include "host/flash/port_url.h"
 
 namespace qmc::cli {
 namespace {
@@ -21,13 +20,15 @@ struct ReadArgs {
 };
 
 void RunRead(const ReadArgs& args) {
-  const host::flash::PortUrl url = host::flash::ParsePortUrl(args.port.port);
   std::vector<uint8_t> image;
   try {
-    const std::unique_ptr<host::flash::Port> port = host::flash::OpenPort(url, args.port.baud);
-    host::flash::ProtocolClient client(*port, args.port.attempts);
-    ProgressBar bar("reading");
-    image = host::flash::ReadBackImage(client, [&](uint64_t done, uint64_t total) { bar.Update(done, total); });
+    Board board(args.port);
+    {
+      ProgressBar bar("reading");
+      image = host::flash::ReadBackImage(board.client(), [&](uint64_t done, uint64_t total) { bar.Update(done, total); });
+    }
+    board.LeaveToConsole();
+    board.Finish();
   } catch (const host::flash::NoImageError& e) {
     std::fprintf(stderr, "qmc read: %s\n", e.what());
     throw CommandFailed{kExitBadImage};

@@ -16,6 +16,7 @@
 #include "host/checkpoint.h"
 #include "host/cli/commands.h"
 #include "host/image_summary.h"
+#include "host/large_buffer.h"
 
 namespace qmc::cli {
 namespace {
@@ -68,8 +69,11 @@ void RunRun(const RunArgs& args) {
   const uint32_t prompt_tokens = std::max(prompt_count.value(), 1u);
 
   const KvFormat kv_format = KvFormatNamed(args.kv);
-  std::vector<uint8_t> arena(Engine::ArenaBytes(config, view.detail(), context)),
-      kv(Engine::KvBytes(config, view.detail(), context, kv_format));
+  const std::string positions = std::to_string(context) + " positions";
+  std::vector<uint8_t> arena = host::LargeBuffer(Engine::ArenaBytes(config, view.detail(), context),
+                                                 "the engine's arena for " + positions),
+                       kv = host::LargeBuffer(Engine::KvBytes(config, view.detail(), context, kv_format),
+                                              "the KV cache of " + positions + " (--ctx)");
   Engine engine;
   if (const Status s = engine.Init(view, arena, kv, kv_format); !s.ok()) FailImage(args.image, s);
   std::vector<uint8_t> sampler_memory(Sampler::WorkspaceBytes(config.vocab_size));

@@ -5,6 +5,7 @@
 
 #include "hal/emu/code_errors.h"
 #include "hal/emu/device_profile.h"
+#include "host/atomic_file.h"
 #include "host/pack_presets.h"
 
 namespace qmc::cli {
@@ -70,8 +71,7 @@ void AddSchemeOptions(CLI::App* cmd, SchemeArgs& args) {
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--device", args.device,
                   "device profile JSON (docs/device-model.md) whose ReRAM error rates --noise-aware uses "
-                  "[default: the built-in hal/profiles/devices/default.json]")
-      ->check(CLI::ExistingFile);
+                  "[default: the built-in hal/profiles/devices/default.json]");
   cmd->add_option("--embedding", args.embedding,
                   "token embedding / classifier: quant (like the other matrices) or fp16 (kept in DRAM) [default: quant]")
       ->check(CLI::IsMember({"quant", "fp16"}));
@@ -127,8 +127,12 @@ host::QuantOptions ResolveOptions(const SchemeArgs& args) {
       throw CLI::ValidationError("--noise-aware on applies to --scheme qmc and rtn, not " + args.scheme.value_or("?"));
     }
     try {
-      const hal::emu::DeviceProfile profile =
-          args.device.empty() ? hal::emu::DefaultDeviceProfile() : hal::emu::LoadDeviceProfile(args.device);
+      hal::emu::DeviceProfile profile = hal::emu::DefaultDeviceProfile();
+      if (!args.device.empty()) {
+        // Read here, so a missing file is an I/O error like any other input file's.
+        const std::vector<uint8_t> text = host::ReadWholeFile(args.device);
+        profile = hal::emu::ParseDeviceProfile({reinterpret_cast<const char*>(text.data()), text.size()}, args.device);
+      }
       o.inlier_noise = hal::emu::CodeErrors(profile.Mode(o.cell_bits), o.bits, o.cell_bits).mean_square_levels;
     } catch (const hal::emu::ProfileError& e) {
       throw host::InputError(e.what());

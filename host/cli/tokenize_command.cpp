@@ -106,11 +106,9 @@ void AddTokenizeCommand(CLI::App& app) {
   CLI::Option* image = cmd->add_option("image", args->image, "a QMC image whose tokenizer to use");
   CLI::Option* file = cmd->add_option("--tokenizer", args->tokenizer,
                                       "a tokenizer file instead of an image: llama2.c tokenizer.bin or HuggingFace "
-                                      "tokenizer.json (with the tokenizer_config.json beside it, if any)")
-                          ->check(CLI::ExistingFile);
+                                      "tokenizer.json (with the tokenizer_config.json beside it, if any)");
   image->excludes(file);
-  cmd->add_option("--text", args->text, "file holding the text, as bytes (default: standard input)")
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--text", args->text, "file holding the text, as bytes (default: standard input)");
   cmd->add_flag("--no-special", args->no_special,
                 "add no BOS or EOS (HuggingFace's add_special_tokens=False); special tokens written in the text "
                 "are still recognised");

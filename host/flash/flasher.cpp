@@ -222,12 +222,10 @@ void Flasher::Place(const Range& range) {
   }
 }
 
-// COMMIT is not resent blindly: a repeat whose first copy had taken effect
-// would write a second commit record for the same slot over the one that
-// still names the previous image, the fallback. After a lost reply, HELLO
-// tells whether it took effect.
-void Commit(ProtocolClient& client, const InfoReply& before, uint8_t slot, uint32_t header_crc,
-            uint64_t image_bytes) {
+}  // namespace
+
+void CommitSlot(ProtocolClient& client, const InfoReply& before, uint8_t slot, uint32_t header_crc,
+                uint64_t image_bytes) {
   uint8_t payload[16];
   const size_t n = Encode(CommitRequest{slot, header_crc}, payload);
   for (int attempt = 0; attempt < client.attempts(); ++attempt) {
@@ -239,8 +237,6 @@ void Commit(ProtocolClient& client, const InfoReply& before, uint8_t slot, uint3
   throw PortError(client.port().Describe() + ": no reply to COMMIT after " + std::to_string(client.attempts()) +
                   " attempts");
 }
-
-}  // namespace
 
 FlashSummary FlashImage(ProtocolClient& client, std::span<const uint8_t> image, const image::ImageView& view,
                         const FlashOptions& options, const FlashProgress& progress) {
@@ -280,15 +276,21 @@ FlashSummary FlashImage(ProtocolClient& client, std::span<const uint8_t> image, 
   for (const Range& range : ranges) flasher.Place(range);
 
   if (!options.dry_run) {
-    Commit(client, info, summary.slot, view.header().header_crc, summary.image_bytes);
+    CommitSlot(client, info, summary.slot, view.header().header_crc, summary.image_bytes);
     const InfoReply now = Hello(client);
     if (now.active_slot != summary.slot) {
       throw PortError(client.port().Describe() + ": the board did not switch to slot " +
                       std::to_string(summary.slot) + " after COMMIT");
     }
     summary.commit_sequence = now.commit_sequence;
-    // The board boots what it committed. Its reply may be lost to the reset: no resend.
-    client.CallOnce(Opcode::kReset, std::span<const uint8_t>());
+    // The board boots what it committed. RESET's reply may be lost to the
+    // reset: no resend. A resent RUN is harmless (its END hands the console
+    // back to the server, which runs the image again).
+    if (options.run) {
+      client.Call(Opcode::kRun, std::span<const uint8_t>());
+    } else {
+      client.CallOnce(Opcode::kReset, std::span<const uint8_t>());
+    }
   }
   summary.link = client.stats();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -21,6 +21,9 @@ struct FlashOptions {
   bool verify = true;    // re-read every written block's CRC from the device
   bool compress = true;  // deflate DATA blocks where that is smaller
   bool dry_run = false;  // plan from the device's CRCs, write nothing
+  // Leave with RUN (the board boots the new image into its console, on the
+  // same link) instead of RESET: how --then-console hands over.
+  bool run = false;
 };
 
 // What one flash did, in bytes of the image unless named otherwise.
@@ -41,11 +44,19 @@ struct FlashSummary {
 using FlashProgress = std::function<void(uint64_t done, uint64_t total, const LinkStats& link)>;
 
 // `image` is the whole image file and `view` its validated ImageView.
-// Connects, flashes, verifies, commits and resets the board into the new
-// image (a dry run stops after planning). Throws InputError when the image
+// Connects, flashes, verifies, commits and resets (or RUNs) the board into
+// the new image (a dry run stops after planning). Throws InputError when the image
 // does not fit the board's slots, PortError/DeviceError when the link or
 // the board fails; the previously committed image then still boots.
 FlashSummary FlashImage(ProtocolClient& client, std::span<const uint8_t> image, const image::ImageView& view,
                         const FlashOptions& options, const FlashProgress& progress = {});
+
+// COMMITs `slot` (its image's header_crc; image_bytes paces the wait while
+// the board validates it), never resent blindly: after a lost reply, HELLO
+// tells whether it took effect (a blind repeat would write a second record
+// for the same slot over the one naming the fallback image). `before` is
+// INFO from before the COMMIT. Throws DeviceError when the board refuses.
+void CommitSlot(ProtocolClient& client, const qmc::flash::InfoReply& before, uint8_t slot, uint32_t header_crc,
+                uint64_t image_bytes);
 
 }  // namespace qmc::host::flash

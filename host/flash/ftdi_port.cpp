@@ -3,10 +3,12 @@
 #include <ftdi.h>
 #include <libusb.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <thread>
 
+#include "host/checkpoint.h"
 #include "host/flash/write_all.h"
 
 namespace qmc::host::flash {
@@ -28,16 +30,65 @@ std::string UsbId(uint16_t vendor, uint16_t product) {
   return text;
 }
 
+std::string PortName(uint16_t vendor, uint16_t product, const std::string& serial, char interface) {
+  std::string name = "ftdi://" + UsbId(vendor, product);
+  if (!serial.empty()) name += "/" + serial;
+  if (interface != 0) {
+    name += ':';
+    name += interface;
+  }
+  return name;
+}
+
 struct FtdiFree {
   void operator()(ftdi_context* ftdi) const { ftdi_free(ftdi); }
 };
 
+// The most interfaces any plugged-in vendor:product device has (its USB
+// configuration says, without opening it); 0 when none is plugged in.
+int MostInterfaces(ftdi_context* ftdi, uint16_t vendor, uint16_t product) {
+  ftdi_device_list* list = nullptr;
+  if (ftdi_usb_find_all(ftdi, &list, vendor, product) < 0) return 0;
+  int most = 0;
+  for (ftdi_device_list* node = list; node != nullptr; node = node->next) {
+    libusb_config_descriptor* config = nullptr;
+    if (libusb_get_config_descriptor(node->dev, 0, &config) != 0) continue;
+    most = std::max<int>(most, config->bNumInterfaces);
+    libusb_free_config_descriptor(config);
+  }
+  ftdi_list_free(&list);
+  return most;
+}
+
 }  // namespace
 
-FtdiPort::FtdiPort(uint16_t vendor, uint16_t product, const std::string& serial, uint32_t baud)
-    : name_("ftdi://" + UsbId(vendor, product) + (serial.empty() ? "" : "/" + serial)), baud_(baud) {
+void CheckFtdiInterface(const std::string& port, char interface, int interfaces) {
+  if (interface == 0 || interface - 'A' < interfaces) return;
+  std::string letters;
+  for (int i = 0; i < interfaces && i < 4; ++i) letters += static_cast<char>('A' + i);
+  throw InputError(port + ": the device has no interface " + std::string(1, interface) + " (it has " +
+                   std::to_string(interfaces) + ": " + letters + ")");
+}
+
+FtdiPort::FtdiPort(uint16_t vendor, uint16_t product, const std::string& serial, char interface, uint32_t baud)
+    : name_(PortName(vendor, product, serial, interface)), baud_(baud) {
   ftdi_ = ftdi_new();
   if (ftdi_ == nullptr) throw PortError(name_ + ": libftdi1 cannot start (libusb unavailable)");
+  if (interface != 0) {
+    // Before opening: libftdi1 would only say it cannot claim the interface.
+    const int interfaces = MostInterfaces(ftdi_, vendor, product);
+    if (interfaces > 0) {
+      try {
+        CheckFtdiInterface(name_, interface, interfaces);
+      } catch (...) {
+        ftdi_free(ftdi_);
+        throw;
+      }
+    }
+    if (ftdi_set_interface(ftdi_, static_cast<ftdi_interface>(INTERFACE_A + (interface - 'A'))) < 0) {
+      FailOpening("cannot select the interface");
+    }
+  }
   if (ftdi_usb_open_desc(ftdi_, vendor, product, nullptr, serial.empty() ? nullptr : serial.c_str()) < 0) {
     FailOpening("cannot open");
   }
@@ -82,6 +133,19 @@ size_t FtdiPort::Read(std::span<uint8_t> out, std::chrono::milliseconds timeout)
 
 void FtdiPort::Purge() {
   if (ftdi_tcioflush(ftdi_) < 0) throw PortError(Describe() + ": purge failed: " + ftdi_get_error_string(ftdi_));
+}
+
+void FtdiPort::SetModemLines(bool dtr, bool rts) {
+  if (ftdi_setdtr_rts(ftdi_, dtr ? 1 : 0, rts ? 1 : 0) < 0) {
+    throw PortError(Describe() + ": cannot set DTR/RTS: " + ftdi_get_error_string(ftdi_));
+  }
+}
+
+void FtdiPort::SetBaud(uint32_t baud) {
+  if (ftdi_set_baudrate(ftdi_, static_cast<int>(baud)) < 0) {
+    throw PortError(Describe() + ": cannot set " + std::to_string(baud) + " baud: " + ftdi_get_error_string(ftdi_));
+  }
+  baud_ = baud;
 }
 
 std::vector<FtdiDevice> ListFtdiDevices() {

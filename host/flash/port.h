@@ -37,6 +37,17 @@ class Port {
   virtual uint32_t bytes_per_second() const = 0;
   // What the port is, for messages ("/dev/ttyUSB0 at 115200 baud").
   virtual std::string Describe() const = 0;
+
+  // Whether SetModemLines can drive DTR and RTS (the lines reset circuits
+  // hang off): serial links can, a program on pipes cannot.
+  virtual bool has_modem_lines() const { return false; }
+  // Sets DTR and RTS (true: asserted, the pin low). Throws PortError when
+  // the device refuses; only called when has_modem_lines().
+  virtual void SetModemLines(bool /*dtr*/, bool /*rts*/) {}
+  // Changes the link's baud rate. Throws InputError for a rate the port
+  // cannot run at, PortError when the device refuses. A link without a baud
+  // rate (pipes) ignores it.
+  virtual void SetBaud(uint32_t /*baud*/) {}
 };
 
 }  // namespace qmc::host::flash

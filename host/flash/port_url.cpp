@@ -37,25 +37,48 @@ PortUrl ParsePortUrl(std::string_view url) {
   }
   if (url.starts_with(kFtdiScheme)) {
     parsed.kind = PortUrl::Kind::kFtdi;
-    std::string_view rest = url.substr(kFtdiScheme.size());
-    const size_t slash = rest.find('/');
+    // VID:PID, then /SERIAL, then :IF; the interface is after the serial,
+    // or (without one) after a second colon.
+    std::string_view ids = url.substr(kFtdiScheme.size());
+    std::string_view interface;
+    const size_t slash = ids.find('/');
     if (slash != std::string_view::npos) {
-      parsed.serial = std::string(rest.substr(slash + 1));
-      if (parsed.serial.empty()) throw InputError("port " + std::string(url) + ": empty serial number after '/'");
-      rest = rest.substr(0, slash);
+      std::string_view serial = ids.substr(slash + 1);
+      ids = ids.substr(0, slash);
+      if (const size_t colon = serial.rfind(':'); colon != std::string_view::npos) {
+        interface = serial.substr(colon + 1);
+        serial = serial.substr(0, colon);
+      }
+      if (serial.empty()) throw InputError("port " + std::string(url) + ": empty serial number after '/'");
+      parsed.serial = std::string(serial);
     }
-    const size_t colon = rest.find(':');
+    const size_t colon = ids.find(':');
     if (colon == std::string_view::npos) {
-      throw InputError("port " + std::string(url) + ": expected ftdi://VID:PID[/SERIAL], e.g. ftdi://0403:6001");
+      throw InputError("port " + std::string(url) + ": expected ftdi://VID:PID[/SERIAL][:A|B|C|D], e.g. ftdi://0403:6001");
     }
-    parsed.vendor = ParseUsbId(rest.substr(0, colon), url, "vendor");
-    parsed.product = ParseUsbId(rest.substr(colon + 1), url, "product");
+    std::string_view product = ids.substr(colon + 1);
+    if (const size_t second = product.find(':'); second != std::string_view::npos) {
+      if (slash != std::string_view::npos) {
+        throw InputError("port " + std::string(url) + ": the interface goes after the serial number (VID:PID/SERIAL:IF)");
+      }
+      interface = product.substr(second + 1);
+      product = product.substr(0, second);
+    }
+    parsed.vendor = ParseUsbId(ids.substr(0, colon), url, "vendor");
+    parsed.product = ParseUsbId(product, url, "product");
+    if (interface.data() != nullptr) {
+      if (interface.size() != 1 || interface[0] < 'A' || interface[0] > 'D') {
+        throw InputError("port " + std::string(url) + ": the interface must be A, B, C or D, got '" +
+                         std::string(interface) + "'");
+      }
+      parsed.interface = interface[0];
+    }
     return parsed;
   }
-  if (url.empty()) throw InputError("port: empty; give exec:COMMAND, ftdi://VID:PID[/SERIAL] or a tty path");
+  if (url.empty()) throw InputError("port: empty; give exec:COMMAND, ftdi://VID:PID[/SERIAL][:IF] or a tty path");
   if (url.find("://") != std::string_view::npos) {
-    throw InputError("port " + std::string(url) + ": unknown scheme; give exec:COMMAND, ftdi://VID:PID[/SERIAL] "
-                     "or a tty path");
+    throw InputError("port " + std::string(url) + ": unknown scheme; give exec:COMMAND, "
+                     "ftdi://VID:PID[/SERIAL][:IF] or a tty path");
   }
   parsed.path = std::string(url);
   return parsed;
@@ -67,7 +90,7 @@ std::unique_ptr<Port> OpenPort(const PortUrl& url, std::optional<uint32_t> baud)
     case PortUrl::Kind::kExec:
       return std::make_unique<ExecPort>(url.command, baud.has_value() ? *baud / 10 : 0);
     case PortUrl::Kind::kFtdi:
-      return std::make_unique<FtdiPort>(url.vendor, url.product, url.serial, baud.value_or(kDefaultBaud));
+      return std::make_unique<FtdiPort>(url.vendor, url.product, url.serial, url.interface, baud.value_or(kDefaultBaud));
     case PortUrl::Kind::kTty:
       return std::make_unique<TtyPort>(url.path, baud.value_or(kDefaultBaud));
   }

@@ -1,8 +1,11 @@
 // Port URLs, as `qmc flash --port` takes them:
 //   exec:COMMAND            a program on pipes (/bin/sh -c COMMAND): its
 //                           stdin/stdout is the link, e.g. the emulated board
-//   ftdi://VID:PID[/SERIAL] an FTDI USB-UART by hex vendor:product id and,
-//                           when several are plugged in, serial number
+//   ftdi://VID:PID[/SERIAL][:IF]
+//                           an FTDI USB-UART by hex vendor:product id, when
+//                           several are plugged in serial number, and on a
+//                           multi-port chip (FT2232H: A, B; FT4232H: A-D)
+//                           the interface letter (A when not given)
 //   PATH                    a POSIX serial device, e.g. /dev/ttyUSB0
 #pragma once
 
@@ -23,6 +26,7 @@ struct PortUrl {
   uint16_t vendor = 0;  // kFtdi
   uint16_t product = 0;
   std::string serial;   // kFtdi, empty for "the first one"
+  char interface = 0;   // kFtdi: 'A'..'D', 0 when not given (A)
   std::string path;     // kTty
 };
 

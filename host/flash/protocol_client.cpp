@@ -3,6 +3,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace qmc::host::flash {
 namespace {
@@ -21,6 +22,10 @@ constexpr uint64_t kDeviceBytesPerSecond = 2'000'000;
 constexpr std::chrono::milliseconds kHelloWaits[] = {std::chrono::milliseconds(250), std::chrono::milliseconds(500),
                                                      std::chrono::milliseconds(1000), std::chrono::milliseconds(2000),
                                                      std::chrono::milliseconds(4000), std::chrono::milliseconds(8000)};
+// After a baud switch, before the first byte at the new rate: the UARTs settle.
+constexpr std::chrono::milliseconds kBaudSettle{20};
+// HELLOs at the new rate before falling back (each waits for a reply's timeout).
+constexpr int kFastHelloAttempts = 3;
 // Console chatter the board may print before it reads the END byte.
 constexpr std::chrono::milliseconds kHandOverPause{50};
 
@@ -46,6 +51,7 @@ const char* OpcodeName(Opcode opcode) {
     case Opcode::kRead: return "READ";
     case Opcode::kReset: return "RESET";
     case Opcode::kRun: return "RUN";
+    case Opcode::kBaud: return "BAUD";
   }
   return "an unknown request";
 }
@@ -141,7 +147,72 @@ std::vector<uint8_t> ProtocolClient::Call(Opcode opcode, std::span<const uint8_t
                   std::to_string(attempts_) + " attempts");
 }
 
+void ProtocolClient::RequestFastBaud(uint32_t current, uint32_t fast) {
+  current_baud_ = current;
+  fast_baud_ = fast;
+}
+
 InfoReply ProtocolClient::Connect() {
+  const InfoReply info = Wake();
+  if (fast_baud_ == 0) return info;
+  return SwitchBaud(info);
+}
+
+InfoReply ProtocolClient::SwitchBaud(const InfoReply& info) {
+  const uint32_t fast = std::exchange(fast_baud_, 0);
+  // Back at the old rate (where the board returns after its probation): connect again.
+  auto fall_back = [&](const std::string& why) {
+    port_.SetBaud(current_baud_);
+    try {
+      const InfoReply back = Wake();
+      baud_note_ = why + "; fell back to " + std::to_string(current_baud_) + " baud";
+      return back;
+    } catch (const PortError&) {
+      throw PortError(port_.Describe() + ": " + why + ", and the board does not answer at " +
+                      std::to_string(current_baud_) + " baud either");
+    }
+  };
+  try {
+    Call(Opcode::kBaud, BaudRequest{fast});
+  } catch (const NoReplyError&) {
+    return fall_back("no reply to BAUD " + std::to_string(fast));
+  } catch (const DeviceError& e) {
+    if (e.code() != ErrorCode::kUnknownOpcode && e.code() != ErrorCode::kBadPayload) throw;
+    baud_note_ = "the board cannot switch its baud rate; stayed at " + std::to_string(current_baud_) + " baud";
+    return info;
+  }
+  port_.SetBaud(fast);
+  std::this_thread::sleep_for(kBaudSettle);
+  // The board is in its flash server: no wake-up byte, just HELLO at the new rate.
+  uint8_t hello[8];
+  const size_t hello_bytes = Encode(HelloRequest{}, hello);
+  for (int attempt = 0; attempt < kFastHelloAttempts; ++attempt) {
+    if (const auto reply = CallOnce(Opcode::kHello, std::span<const uint8_t>(hello, hello_bytes))) {
+      InfoReply now;
+      if (Decode(*reply, now)) {
+        switched_ = true;
+        baud_note_ = "switched to " + std::to_string(fast) + " baud";
+        return now;
+      }
+    }
+    ++stats_.resends;
+  }
+  return fall_back("no reply at " + std::to_string(fast) + " baud");
+}
+
+void ProtocolClient::RestoreBaud() {
+  if (!std::exchange(switched_, false)) return;
+  port_.SetBaud(current_baud_);
+}
+
+std::vector<uint8_t> ProtocolClient::TakeUnread() {
+  std::vector<uint8_t> rest(pending_.begin() + static_cast<std::ptrdiff_t>(pending_pos_), pending_.end());
+  pending_.clear();
+  pending_pos_ = 0;
+  return rest;
+}
+
+InfoReply ProtocolClient::Wake() {
   const uint8_t hand_over[] = {kSlipEnd};
   uint8_t hello[8];
   const size_t hello_bytes = Encode(HelloRequest{}, hello);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "common/flash_protocol.h"
@@ -62,6 +63,24 @@ class ProtocolClient {
   // DeviceError when the board refuses.
   qmc::flash::InfoReply Connect();
 
+  // Makes the next Connect switch the link from `current` to `fast` baud
+  // once HELLO is answered: BAUD, then the port at `fast` and a HELLO there.
+  // When that HELLO gets no reply the port goes back to `current` and
+  // connects again (the board returns to it after its probation); only when
+  // the board then does not answer either does Connect throw. A board that
+  // does not know BAUD stays at `current`.
+  void RequestFastBaud(uint32_t current, uint32_t fast);
+  // What the switch came to ("921600 baud", or why it stayed), for the
+  // command's message; empty when none was asked for.
+  const std::string& baud_note() const { return baud_note_; }
+  // After RUN or RESET, where the board leaves the switched rate: the port
+  // back at the rate the session began at.
+  void RestoreBaud();
+
+  // Bytes read from the port after the last reply (the console's first
+  // output after RUN), handed to whoever reads the link next.
+  std::vector<uint8_t> TakeUnread();
+
   // One request and its reply's payload. `device_work_bytes`: the bytes
   // the device reads or writes to answer (CRCs, copies, validation), which
   // lengthens the wait. Throws PortError when no valid reply comes after
@@ -93,6 +112,9 @@ class ProtocolClient {
     std::vector<uint8_t> payload;
   };
 
+  // Wakes the flash server and says HELLO, at the port's current rate.
+  qmc::flash::InfoReply Wake();
+  qmc::flash::InfoReply SwitchBaud(const qmc::flash::InfoReply& info);
   std::chrono::milliseconds TimeoutFor(size_t frame_bytes, uint64_t device_work_bytes) const;
   size_t SendRequest(qmc::flash::Opcode opcode, uint16_t seq, std::span<const uint8_t> payload);
   Wait AwaitReply(qmc::flash::Opcode opcode, uint16_t seq, std::chrono::milliseconds timeout, Reply& reply);
@@ -106,6 +128,10 @@ class ProtocolClient {
   qmc::flash::SlipDecoder decoder_;
   std::vector<uint8_t> pending_;    // read from the port, not yet decoded
   size_t pending_pos_ = 0;
+  uint32_t current_baud_ = 0;
+  uint32_t fast_baud_ = 0;  // 0: no switch pending
+  bool switched_ = false;
+  std::string baud_note_;
 };
 
 }  // namespace qmc::host::flash

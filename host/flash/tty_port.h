@@ -1,5 +1,6 @@
 // A POSIX serial device (/dev/ttyUSB0, /dev/ttyACM0, a pty): raw 8N1, no
-// flow control, at a standard baud rate.
+// flow control, at a standard baud rate; DTR and RTS through TIOCMSET for
+// reset sequences (a pty has no modem lines: that is a PortError).
 #pragma once
 
 #include <string>
@@ -23,11 +24,17 @@ class TtyPort final : public Port {
   // 8N1: ten bits on the wire per byte.
   uint32_t bytes_per_second() const override { return baud_ / 10; }
   std::string Describe() const override { return path_ + " at " + std::to_string(baud_) + " baud"; }
+  bool has_modem_lines() const override { return true; }
+  void SetModemLines(bool dtr, bool rts) override;
+  void SetBaud(uint32_t baud) override;
 
  private:
   std::string path_;
   uint32_t baud_;
   int fd_ = -1;
 };
+
+// Whether termios has a constant for `baud` (9600 ... 4000000).
+bool TtyBaudSupported(uint32_t baud);
 
 }  // namespace qmc::host::flash
