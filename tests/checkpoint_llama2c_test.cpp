@@ -9,6 +9,7 @@
 #include <map>
 
 #include "checkpoint_test_support.h"
+#include "host/atomic_file.h"
 #include "host/checkpoint.h"
 
 namespace qmc::testing {
@@ -308,7 +309,8 @@ TEST(Llama2cErrors, HeaderFieldsAreChecked) {
   WriteFile(dir / "tiny.bin", tiny.bytes);
   ExpectInputError([&] { host::LoadLlama2c(dir / "tiny.bin"); }, "truncated");
 
-  ExpectInputError([&] { host::LoadLlama2c(dir / "absent.bin"); }, "cannot open");
+  // A missing file is an I/O error (exit 4), not bad input.
+  EXPECT_THROW(host::LoadLlama2c(dir / "absent.bin"), host::IoError);
 }
 
 // A text file has no magic and would otherwise be read as a llama2.c v0
