@@ -4,7 +4,7 @@
 # guest instruction), so the board's SysTick (32 MHz of virtual time) counts
 # one cycle per 31.25 instructions; see hal/mps3_an547/systick_clock.h.
 #
-#   bench/m55_kernels_bench.sh [--quick] [--model stories260K|kjv6M]
+#   bench/m55_kernels_bench.sh [--quick] [--model stories260K|kjv6M] [--only REGEX]
 #
 # For each layout (qmc in every bits x cell-bits pair, the paper's split
 # scheme with 3-bit inliers in 3- and 2-bit cells, mxint4, fp16, f32) it
@@ -16,6 +16,7 @@
 #     the target program kernel-equality-m55 (which also checks both kernels
 #     against the reference; its verdict is printed).
 # --quick: stories260K, one layout, 4 tokens (a smoke run for ctest).
+# --only: the layouts whose names match REGEX (e.g. 'c3$' or '^split').
 #
 # Environment: QMC (default build/host-release/host/qmc), QMC_M55_BUILD
 # (default build/m55: the m55 preset's build, with qmc-fw-m55.elf and
@@ -30,11 +31,13 @@ checker=$m55/tests/target/kernel-equality-m55.elf
 
 model=stories260K
 quick=
+only=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --model) model=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--model stories260K|kjv6M]" >&2; exit 2 ;;
+    --only) only=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--model stories260K|kjv6M] [--only REGEX]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -114,6 +117,7 @@ printf '%-10s | %14s %14s %6s | %-22s %12s %12s %6s | %s\n' layout "scalar/token
 status=0
 for entry in "${layouts[@]}"; do
   name=${entry%%:*}
+  [[ -z $only || $name =~ $only ]] || continue
   image=$work/$name.qmc
   # shellcheck disable=SC2086  # the options are words
   "$qmc" pack "$checkpoint" --tokenizer "$tokenizer" -q ${entry#*:} -o "$image" >/dev/null

@@ -42,6 +42,7 @@
 #include "host/flash/exec_port.h"
 #include "host/flash/flasher.h"
 #include "host/flash/image_readback.h"
+#include "tests/board_console.h"
 #include "tests/perturbed_checkpoint.h"
 
 namespace {
@@ -62,10 +63,6 @@ std::string Slurp(const fs::path& path) {
 int Shell(const std::string& command) {
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string BoardCommand(const fs::path& nvm, const std::string& options = "") {
-  return std::string(QMC_FW_EMU) + " --nvm " + nvm.string() + (options.empty() ? "" : " " + options);
 }
 
 // An image under test: its bytes and what `qmc run` generates from it greedily.
@@ -104,11 +101,9 @@ Console RunBoard(const fs::path& nvm, const fs::path& dir) {
   const fs::path in = dir / "prompt.txt", out = dir / "console.txt";
   std::ofstream(in) << "steps=" << kSteps << " " << kPrompt << "\n";
   Console c;
-  c.exit_code = Shell("timeout 120 " + BoardCommand(nvm) + " <" + in.string() + " >" + out.string() + " 2>/dev/null");
+  c.exit_code = Shell("timeout 120 " + qmc::testing::EmuCommand(nvm) + " <" + in.string() + " >" + out.string() + " 2>/dev/null");
   c.all = Slurp(out);
-  const size_t ready = c.all.find("qmc-fw: ready:");
-  const size_t start = c.all.find('\n', ready) + 1, stats = c.all.find("\nqmc-fw: stats ", start);
-  if (ready != std::string::npos && stats != std::string::npos) c.text = c.all.substr(start, stats - start) + "\n";
+  c.text = qmc::testing::GeneratedText(c.all);
   return c;
 }
 
@@ -133,7 +128,7 @@ struct Uncut {
 // The committed image read back over the link: "" when the board has none,
 // nullopt when it does not answer.
 std::optional<std::string> ReadBack(const fs::path& nvm) {
-  ExecPort port(BoardCommand(nvm));
+  ExecPort port(qmc::testing::EmuCommand(nvm));
   try {
     ProtocolClient client(port, 6);
     const std::vector<uint8_t> image = ReadBackImage(client);
@@ -207,12 +202,12 @@ class Campaign {
     }
     if (cut) {
       what = "cut after " + std::to_string(budget) + " of " + std::to_string(uncut.writes) + " bytes";
-      ExecPort port(BoardCommand(nvm, "--power-cut-after " + std::to_string(budget)));
+      ExecPort port(qmc::testing::EmuCommand(nvm, "--power-cut-after " + std::to_string(budget)));
       ok = FlashThrough(port, new_image);
     } else if (scenario == kKillBoard) {
       const auto delay = std::chrono::duration_cast<std::chrono::microseconds>(uncut.in_process) * (rng_() % 1000) / 1000;
       what = "board killed after " + std::to_string(delay.count()) + " us";
-      ExecPort port(BoardCommand(nvm));
+      ExecPort port(qmc::testing::EmuCommand(nvm));
       std::thread killer([&port, delay] {
         std::this_thread::sleep_for(delay);
         kill(-port.pid(), SIGKILL);
@@ -260,7 +255,7 @@ class Campaign {
     if (recover_every_ > 0 && t.trials % recover_every_ == 0 && booted != new_image.bytes) {
       bool resumed;
       {
-        ExecPort port(BoardCommand(nvm));
+        ExecPort port(qmc::testing::EmuCommand(nvm));
         resumed = FlashThrough(port, new_image);
       }
       if (resumed && ReadBack(nvm) == new_image.bytes && RunBoard(nvm, dir_).text == new_image.text) {
@@ -301,7 +296,7 @@ class Campaign {
     const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(image.bytes.data()), image.bytes.size());
     const auto start = Clock::now();
     {
-      ExecPort port(BoardCommand(nvm));
+      ExecPort port(qmc::testing::EmuCommand(nvm));
       ProtocolClient client(port, 6);
       const FlashSummary s =
           FlashImage(client, bytes, qmc::image::ImageView::OpenFile(bytes).value(), FlashOptions{});
@@ -319,7 +314,7 @@ class Campaign {
   // succeeded. The board's shell writes the board's pid to board_pid_.
   std::pair<pid_t, bool> Flasher(const fs::path& nvm, const Image& image, bool wait = true) {
     fs::remove(board_pid_);
-    const std::string port = "exec:echo $$ >" + board_pid_.string() + "; exec " + BoardCommand(nvm);
+    const std::string port = "exec:echo $$ >" + board_pid_.string() + "; exec " + qmc::testing::EmuCommand(nvm);
     const pid_t pid = fork();
     if (pid == 0) {
       const int null = open("/dev/null", O_WRONLY);

@@ -87,6 +87,16 @@ size_t MaxSymbols(const BpeHeader& h, size_t n) {
   return (h.flags & bpe::kFlagNfc) != 0 ? nfc::MaxOutputBytes(n) : n;
 }
 
+// The first position at or after `pos` that starts no whitespace character.
+size_t SpaceEnd(std::string_view text, size_t pos) {
+  while (pos < text.size()) {
+    const utf8::Unit u = utf8::Decode(text, pos);
+    if (unicode::ClassOf(u.cp) != unicode::CharClass::kSpace) break;
+    pos += u.length;
+  }
+  return pos;
+}
+
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -268,6 +278,21 @@ Status BpeTokenizer::Init(std::span<const uint8_t> bytes, uint32_t vocab_size, s
     max_added_bytes_ = std::max(max_added_bytes_, static_cast<uint32_t>(t.size()));
   }
 
+  // Sentencepiece merges over a whole stretch: a merge across a '\n' makes
+  // a token whose text holds the newline symbol's text with bytes after
+  // it. With ignore_merges a stretch that is one token would be cut apart.
+  newline_breaks_ = false;
+  if (IsSentencePiece(h) && (h.flags & bpe::kFlagIgnoreMerges) == 0) {
+    const uint32_t lone = LookupVocab("\n");
+    const std::string_view symbol = Text(lone != kNoToken ? lone : byte_tokens_[static_cast<uint8_t>('\n')]);
+    newline_breaks_ = true;
+    for (uint32_t t = 0; t < h.token_count && newline_breaks_; ++t) {
+      const std::string_view piece = Text(t);
+      const size_t at = piece.find(symbol);
+      newline_breaks_ = at == std::string_view::npos || at + symbol.size() == piece.size();
+    }
+  }
+
   arena_ = Arena(workspace);
   const size_t n = max_text_length;
   normalized_ = arena_.Allocate<char>(NormalizedBytes(h, n));
@@ -375,11 +400,11 @@ void BpeTokenizer::EncodeWord(std::string_view word, Output& out) {
   for (int32_t s = count > 0 ? 0 : -1; s >= 0; s = symbols[s].next) out.Append(symbols[s].token);
 }
 
-void BpeTokenizer::EncodeSegment(std::string_view segment, Output& out) {
+void BpeTokenizer::EncodeSegment(std::string_view segment, bool marker, Output& out) {
   if (segment.empty()) return;
   if (IsSentencePiece(header_)) {
     size_t length = 0;
-    if ((header_.flags & bpe::kFlagPrependMarker) != 0) {
+    if (marker && (header_.flags & bpe::kFlagPrependMarker) != 0) {
       std::memcpy(normalized_, kMarker, kMarkerBytes);
       length = kMarkerBytes;
     }
@@ -405,16 +430,8 @@ void BpeTokenizer::EncodeSegment(std::string_view segment, Output& out) {
   }
 }
 
-Result<uint32_t> BpeTokenizer::Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens) {
-  if (base_ == nullptr) return Error(StatusCode::kMissing, "tokenizer not initialised");
-  if (text.size() > max_text_length_)
-    return Error(StatusCode::kTooLarge, "text longer than the tokenizer workspace allows");
-  if (tokens.size() < MaxTokens(text.size())) return Error(StatusCode::kTooLarge, "token buffer too small");
-  if ((bos && header_.bos == kNoToken) || (eos && header_.eos == kNoToken)) {
-    return Error(StatusCode::kMissing, "the tokenizer has no BOS or EOS token to add");
-  }
-  Output out{tokens.data(), 0};
-  if (bos) out.Append(header_.bos);
+template <typename OnSegment, typename OnAdded>
+void BpeTokenizer::Split(std::string_view text, OnSegment&& on_segment, OnAdded&& on_added) const {
   // Added tokens cut the raw text; lstrip/rstrip ones take the whitespace
   // beside them along (not past the previous match).
   const auto is_space = [](std::string_view s, size_t pos) {
@@ -441,13 +458,127 @@ Result<uint32_t> BpeTokenizer::Encode(std::string_view text, bool bos, bool eos,
     if ((added->flags & bpe::kAddedRstrip) != 0) {
       while (pos < text.size() && is_space(text, pos)) pos += utf8::Decode(text, pos).length;
     }
-    EncodeSegment(Sub(text, segment_start, segment_end - segment_start), out);
-    out.Append(added->id);
+    on_segment(segment_start, segment_end);
+    on_added(added->id);
     segment_start = pos;
   }
-  EncodeSegment(Sub(text, segment_start), out);
+  on_segment(segment_start, text.size());
+}
+
+Result<uint32_t> BpeTokenizer::Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens,
+                                      bool continuation) {
+  if (base_ == nullptr) return Error(StatusCode::kMissing, "tokenizer not initialised");
+  if (text.size() > max_text_length_)
+    return Error(StatusCode::kTooLarge, "text longer than the tokenizer workspace allows");
+  if (tokens.size() < MaxTokens(text.size())) return Error(StatusCode::kTooLarge, "token buffer too small");
+  if ((bos && header_.bos == kNoToken) || (eos && header_.eos == kNoToken)) {
+    return Error(StatusCode::kMissing, "the tokenizer has no BOS or EOS token to add");
+  }
+  Output out{tokens.data(), 0};
+  if (bos) out.Append(header_.bos);
+  bool marker = !continuation;  // a continuation's first stretch goes on one begun earlier
+  Split(
+      text,
+      [&](size_t begin, size_t end) {
+        EncodeSegment(Sub(text, begin, end - begin), marker, out);
+        marker = true;
+      },
+      [&](uint32_t id) { out.Append(id); });
   if (eos) out.Append(header_.eos);
   return out.count;
+}
+
+size_t BpeTokenizer::BreakBefore(std::string_view text, size_t limit) {
+  if (base_ == nullptr || text.size() < 2) return 0;
+  if (IsSentencePiece(header_) ? !newline_breaks_ : header_.pre_tokenizer == 0) return 0;
+  limit = std::min(limit, text.size() - 1);
+  // What decides a break at p <= limit lies before the end of the
+  // whitespace after p and an added token's length past it: cut the text
+  // there (for NFC, at the next '\n', where NFC of the cut is exact).
+  const size_t ahead = std::max<size_t>(4, max_added_bytes_) + 1;
+  size_t end = std::min(text.size(), SpaceEnd(text, limit) + ahead);
+  if ((header_.flags & bpe::kFlagNfc) != 0) {
+    const void* newline = std::memchr(text.data() + end, '\n', text.size() - end);
+    end = newline != nullptr ? static_cast<size_t>(static_cast<const char*>(newline) - text.data()) + 1 : text.size();
+  }
+  const std::string_view view = Sub(text, 0, end);
+  size_t best = 0;
+  Split(
+      view,
+      [&](size_t begin, size_t stop) {
+        if (begin < limit) {
+          const bool truncated = stop == view.size() && end < text.size();
+          best = std::max(best, SegmentBreak(view, begin, stop, limit, truncated));
+        }
+      },
+      [](uint32_t) {});
+  return best;
+}
+
+size_t BpeTokenizer::SegmentBreak(std::string_view view, size_t begin, size_t end, size_t limit, bool truncated) {
+  const size_t ahead = std::max<size_t>(4, max_added_bytes_) + 1;
+  // In a stretch cut short, a break must not depend on what lies past the
+  // cut: the whitespace after it (lstrip, whitespace runs) and an added
+  // token starting there end before it.
+  const auto settled = [&](std::string_view s, size_t p) { return !truncated || SpaceEnd(s, p) + ahead < s.size(); };
+  if (end <= begin + 1) return 0;
+  if (IsSentencePiece(header_)) {
+    const std::string_view stretch = Sub(view, 0, end);
+    for (size_t p = std::min(limit, end - 1); p > begin; --p) {
+      if (stretch[p - 1] == '\n' && static_cast<uint8_t>(stretch[p]) < 0x80u && settled(stretch, p)) return p;
+    }
+    return 0;
+  }
+
+  std::string_view raw = Sub(view, begin, end - begin), stretch = raw;
+  const bool normalized = (header_.flags & bpe::kFlagNfc) != 0 && !nfc::IsInert(raw);
+  if (normalized) {
+    if (raw.size() > max_text_length_) {  // what the workspace holds, to a '\n'
+      size_t cut = max_text_length_;
+      while (cut > 0 && raw[cut - 1] != '\n') --cut;
+      raw = Sub(raw, 0, cut);
+      truncated = true;
+    }
+    stretch = {normalized_, nfc::Normalize(raw, nfc_scratch_, normalized_)};
+  }
+  // Breaks are pre-token starts after a '\n'. Cutting the stretch at p can
+  // change only pre-tokens whose matching reads text[p]: a matcher reads
+  // past its pre-token's end at most one character, except through a
+  // whitespace run (\s+(?!\S) ends a character short of the run;
+  // \s*[\r\n]+ ends past the run's last line break, so past the '\n' at
+  // p - 1 if the run holds it). So only the pre-token holding p - 1 and
+  // the one before it can change: matched again in the cut text, both must
+  // end where they did.
+  const auto kind = static_cast<PreTokenizer>(header_.pre_tokenizer);
+  size_t best = 0;
+  size_t prev = SIZE_MAX, before_prev = SIZE_MAX;  // the last two pre-token starts
+  size_t stretch_newline = 0, raw_newline = 0;     // just past the same '\n' in both: NFC keeps each '\n', adds none
+  for (size_t start = 0; start < stretch.size();) {
+    if (start > 0 && stretch[start - 1] == '\n') {
+      size_t p = begin + start;
+      if (normalized) {
+        while (stretch_newline < start) {
+          const void* s = std::memchr(stretch.data() + stretch_newline, '\n', stretch.size() - stretch_newline);
+          const void* r = std::memchr(raw.data() + raw_newline, '\n', raw.size() - raw_newline);
+          if (s == nullptr || r == nullptr) return best;
+          stretch_newline = static_cast<size_t>(static_cast<const char*>(s) - stretch.data()) + 1;
+          raw_newline = static_cast<size_t>(static_cast<const char*>(r) - raw.data()) + 1;
+        }
+        p = begin + raw_newline;
+      }
+      if (p > limit) break;
+      const std::string_view cut = Sub(stretch, 0, start);
+      if (settled(stretch, start) && (before_prev == SIZE_MAX || PreTokenEnd(kind, cut, before_prev) == prev) &&
+          PreTokenEnd(kind, cut, prev) == start) {
+        best = p;
+      }
+    }
+    const size_t next = PreTokenEnd(kind, stretch, start);
+    before_prev = prev;
+    prev = start;
+    start = next;
+  }
+  return best;
 }
 
 std::string_view BpeTokenizer::Decode(uint32_t prev_token, uint32_t token) const {

@@ -37,7 +37,22 @@ class BpeTokenizer {
   Status Init(std::span<const uint8_t> bytes, uint32_t vocab_size, std::span<uint8_t> workspace,
               size_t max_text_length);
 
-  Result<uint32_t> Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens);
+  // `continuation`: `text` follows an earlier one at a break BreakBefore
+  // allowed, so its first stretch takes no prepended marker.
+  Result<uint32_t> Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens,
+                          bool continuation = false);
+
+  // The largest p <= limit (0 < p < text.size()) right after a '\n' where
+  // text[0, p) and the continuation text[p, ...) encode to text's tokens;
+  // 0 if none. p must lie inside a stretch between added tokens (as Encode
+  // finds them in text, lstrip and rstrip included). Sentencepiece style:
+  // the next byte is ASCII and no token holds the newline symbol's text
+  // followed by more bytes (merges join texts), so no merge crosses p.
+  // Byte level: p starts a pre-token of the stretch and the pre-tokens
+  // before it are the same in text[0, p); merges stay inside pre-tokens.
+  // With NFC, a stretch NFC changes is checked normalized (NFC never
+  // reaches across a '\n'), within max_text_length bytes.
+  size_t BreakBefore(std::string_view text, size_t limit);
 
   // The bytes of `token`: byte-level texts as they are; sentencepiece
   // texts with U+2581 as a space, "<0xXX>" as the byte XX and, when the
@@ -63,7 +78,14 @@ class BpeTokenizer {
   const bpe::BpeMerge* LookupMerge(uint32_t left, uint32_t right) const;
   // The longest added token `rest` starts with, or nullptr.
   const bpe::BpeAddedToken* AddedTokenAt(std::string_view rest) const;
-  void EncodeSegment(std::string_view segment, Output& out);
+  // Cuts `text` at added tokens as Encode does: on_segment(begin, end) for
+  // each stretch between them (maybe empty), on_added(token) after each.
+  template <typename OnSegment, typename OnAdded>
+  void Split(std::string_view text, OnSegment&& on_segment, OnAdded&& on_added) const;
+  // The largest break of BreakBefore inside the stretch [begin, end) of
+  // `view`, which is text cut `truncated` at its end.
+  size_t SegmentBreak(std::string_view view, size_t begin, size_t end, size_t limit, bool truncated);
+  void EncodeSegment(std::string_view segment, bool marker, Output& out);
   void EncodeWord(std::string_view word, Output& out);
   void Offer(const Symbol* symbols, uint32_t left, Candidate* heap, uint32_t& heap_size) const;
 
@@ -77,6 +99,7 @@ class BpeTokenizer {
   const char* text_ = nullptr;
   uint32_t added_first_bytes_[8] = {};  // bit b: some added token starts with byte b
   uint32_t max_added_bytes_ = 0;
+  bool newline_breaks_ = false;  // sentencepiece: no merge joins past the newline symbol
   size_t max_text_length_ = 0;
   // Scratch carved at Init.
   char* normalized_ = nullptr;

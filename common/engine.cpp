@@ -407,6 +407,7 @@ const float* Engine::LoadKv(const uint8_t* cache, const float* scales, size_t ro
 // the tokens (the queries transposed), a loop the compiler vectorises.
 // Writes each token's heads' outputs to its row of xb_.
 void Engine::Attention(uint32_t layer, uint32_t pos, uint32_t n) {
+  if (n == 1) return DecodeAttention(layer, pos);
   const uint32_t head_dim = config_.head_dim;
   const uint32_t value_dim = detail_.value_head_dim;
   const uint32_t group = QueryGroup(config_);
@@ -475,6 +476,40 @@ void Engine::Attention(uint32_t layer, uint32_t pos, uint32_t n) {
           for (uint32_t i = 0; i < value_dim; ++i) outj[i] += weight * v[i];
         }
       }
+    }
+  }
+}
+
+// One token at cache position `pos` (decode), as Attention with n = 1 and in
+// the same order, each step a dispatched vector kernel: a score per visible
+// position and query head (Dot), each head's softmax, then each value row
+// added into each head's output by its weight (Axpy).
+void Engine::DecodeAttention(uint32_t layer, uint32_t pos) {
+  const uint32_t head_dim = config_.head_dim;
+  const uint32_t value_dim = detail_.value_head_dim;
+  const uint32_t group = QueryGroup(config_);
+  const uint32_t stride = detail_.meta_tokens + context_;
+  const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
+  // Visible: the meta tokens [0, meta_end) once past a windowed layer's
+  // window, then [window_start, pos]; column c of a head's att_ row is the
+  // c-th of them.
+  const bool past_window = Windowed(detail_, layer) && pos + 1 > detail_.meta_tokens + detail_.attn_window;
+  const uint32_t meta_end = past_window ? detail_.meta_tokens : 0u;
+  const uint32_t window_start = past_window ? pos + 1 - detail_.attn_window : 0u;
+  const uint32_t visible = meta_end + (pos + 1 - window_start);
+  auto position = [&](uint32_t c) { return c < meta_end ? c : window_start + (c - meta_end); };
+  for (uint32_t kv_head = 0; kv_head < config_.n_kv_heads; ++kv_head) {
+    const float* q = q_[0] + static_cast<size_t>(kv_head) * group * head_dim;
+    for (uint32_t c = 0; c < visible; ++c) {
+      const float* k = LoadKv(key_cache_, key_scales_, KvRow(layer, position(c), kv_head), head_dim, kv_row_);
+      for (uint32_t j = 0; j < group; ++j) att_[j * stride + c] = Dot(q + j * head_dim, k, head_dim) * scale;
+    }
+    for (uint32_t j = 0; j < group; ++j) Softmax(att_ + j * stride, visible);
+    float* out = xb_[0] + static_cast<size_t>(kv_head) * group * value_dim;
+    for (uint32_t i = 0; i < group * value_dim; ++i) out[i] = 0.0f;
+    for (uint32_t c = 0; c < visible; ++c) {
+      const float* v = LoadKv(value_cache_, value_scales_, KvRow(layer, position(c), kv_head), value_dim, kv_row_);
+      for (uint32_t j = 0; j < group; ++j) Axpy(att_[j * stride + c], v, out + j * value_dim, value_dim);
     }
   }
 }

@@ -181,6 +181,8 @@ class Engine {
   // The attention of n tokens from `pos` over `layer`'s KV source, each
   // token's key and value cached, into their rows of xb_.
   void Attention(uint32_t layer, uint32_t pos, uint32_t n);
+  // Attention for one token (decode), by the dispatched vector kernels.
+  void DecodeAttention(uint32_t layer, uint32_t pos);
   // The attention step of n tokens from `pos`: q_ (and, for a layer that
   // owns its cache, k_) rotated, the keys and values cached, then each
   // token's attention over the positions up to its own.

@@ -309,6 +309,7 @@ Status ImageView::ValidateTensor(uint32_t i) const {
       if (t.bits != bits || t.cell_bits != 0 || t.group_size != 0) {
         return TensorError(StatusCode::kInvalidValue, "dense tensor has wrong bits, cell bits or group size", i);
       }
+      if (t.outlier_count != 0) return TensorError(StatusCode::kInvalidValue, "dense tensor carries outliers", i);
       data_length = count * (bits / 8);
       data_kind = SectionKind::kDenseWeights;
       data_alt = SectionKind::kParams;

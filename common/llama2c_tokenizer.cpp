@@ -122,6 +122,26 @@ Status Llama2cTokenizer::Init(std::span<const uint8_t> bytes, uint32_t vocab_siz
   });
   sorted_ = sorted;
   space_token_ = Lookup(" ", {});
+  // The symbol a '\n' becomes in Encode: its token, or its byte fallback.
+  // A merge across the newline joins a symbol ending with that symbol's
+  // text to one after it, making a token whose text holds it with bytes
+  // after it: breaks hold if no such token is the merge of its two sides
+  // (an empty piece would hide the bytes, so any rules breaks out).
+  const int32_t newline = Lookup("\n", {});
+  const uint32_t newline_token = newline >= 0 ? static_cast<uint32_t>(newline) : '\n' + 3u;
+  newline_breaks_ = newline_token < vocab_size;
+  for (uint32_t t = 0; t < vocab_size && newline_breaks_; ++t) {
+    const std::string_view piece = Piece(t), symbol = Piece(newline_token);
+    newline_breaks_ = !piece.empty();
+    for (size_t at = piece.find(symbol); newline_breaks_ && at != std::string_view::npos; at = piece.find(symbol, at + 1)) {
+      const size_t cut = at + symbol.size();
+      if (cut == piece.size()) break;
+      const std::string_view left(piece.data(), cut), right(piece.data() + cut, piece.size() - cut);
+      const int32_t merged = Lookup(left, right);
+      newline_breaks_ = !(merged >= 0 && Score(static_cast<uint32_t>(merged)) > kNoMergeScore &&
+                          Lookup(left, {}) >= 0 && Lookup(right, {}) >= 0);
+    }
+  }
   for (int b = 0; b < 256; ++b) byte_pieces_[b] = static_cast<char>(b);
   return Status::Ok();
 }
@@ -154,7 +174,16 @@ void Llama2cTokenizer::Offer(const Symbol* symbols, uint32_t left, uint32_t righ
   std::push_heap(heap, heap + heap_size, Candidate::LowerPriority);
 }
 
-Result<uint32_t> Llama2cTokenizer::Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens) {
+size_t Llama2cTokenizer::BreakBefore(std::string_view text, size_t limit) const {
+  if (!newline_breaks_ || text.size() < 2) return 0;
+  for (size_t p = std::min(limit, text.size() - 1); p > 0; --p) {
+    if (text[p - 1] == '\n' && static_cast<uint8_t>(text[p]) < 0x80u) return p;
+  }
+  return 0;
+}
+
+Result<uint32_t> Llama2cTokenizer::Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens,
+                                          bool continuation) {
   if (text.size() > max_text_length_)
     return Error(StatusCode::kTooLarge, "text longer than the tokenizer workspace allows");
   if (tokens.size() < MaxTokens(text.size())) return Error(StatusCode::kTooLarge, "token buffer too small");
@@ -170,7 +199,7 @@ Result<uint32_t> Llama2cTokenizer::Encode(std::string_view text, bool bos, bool 
   auto append = [&](uint32_t token) { symbols[count++] = {token, 0, 0, 0}; };
   if (bos) append(kBos);
   // sentencepiece's add_dummy_prefix, as run.c approximates it.
-  if (!text.empty()) {
+  if (!text.empty() && !continuation) {
     if (space_token_ < 0) {
       arena_.Release(mark);
       return Error(StatusCode::kMissing, "vocabulary has no \" \" token for the dummy prefix");

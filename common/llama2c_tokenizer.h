@@ -92,7 +92,18 @@ class Llama2cTokenizer {
   Status Init(std::span<const uint8_t> bytes, uint32_t vocab_size, std::span<uint8_t> workspace,
               size_t max_text_length);
 
-  Result<uint32_t> Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens);
+  // `continuation`: `text` follows an earlier one at a break BreakBefore
+  // allowed, so it takes no dummy prefix.
+  Result<uint32_t> Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens,
+                          bool continuation = false);
+
+  // The largest p <= limit (0 < p < text.size()) right after a '\n' and
+  // before an ASCII byte, if the vocabulary lets no merge cross there: then
+  // text[0, p) and the continuation text[p, ...) encode to text's tokens.
+  // 0 if none. A merge crosses only into a token holding the newline
+  // symbol's text followed by more bytes; the ASCII byte keeps the
+  // codepoints apart.
+  size_t BreakBefore(std::string_view text, size_t limit) const;
 
   // The text of `token` following `prev_token`, as run.c's decode(): after
   // BOS a leading space is dropped, and "<0xXX>" is the raw byte XX. The
@@ -122,6 +133,7 @@ class Llama2cTokenizer {
   const uint32_t* lengths_ = nullptr;  // up to the first NUL, as run.c's C strings
   const uint32_t* sorted_ = nullptr;   // token ids by (text, id)
   int32_t space_token_ = -1;           // " ", the dummy prefix
+  bool newline_breaks_ = false;        // no token continues past the newline symbol's text
   char byte_pieces_[256] = {};
   Arena arena_;
 };

@@ -161,6 +161,60 @@ void MatMul(const image::ImageView& image, const image::TensorEntry& t, const fl
   }
 }
 
+namespace {
+
+float DotScalar(const float* a, const float* b, uint32_t n) {
+  float sum = 0.0f;
+  for (uint32_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void AxpyScalar(float a, const float* x, float* y, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// The attention steps of `kernel`: the in-order scalar loops for the
+// reference and scalar kernels, else the vector ones.
+struct AttentionKernels {
+  float (*dot)(const float*, const float*, uint32_t);
+  void (*axpy)(float, const float*, float*, uint32_t);
+};
+
+AttentionKernels AttentionKernelsOf(MatVecKernel kernel) {
+  switch (kernel) {
+    case MatVecKernel::kReference:
+    case MatVecKernel::kScalar: break;
+    case MatVecKernel::kAvx2:
+    case MatVecKernel::kAvx512:
+#if QMC_AVX2_KERNELS
+      return {kernels::DotAvx2, kernels::AxpyAvx2};
+#else
+      break;  // never available: MatVecKernelAvailable says so
+#endif
+    case MatVecKernel::kHelium:
+#if QMC_HELIUM_KERNELS
+      return {kernels::DotHelium, kernels::AxpyHelium};
+#else
+      break;  // never available: MatVecKernelAvailable says so
+#endif
+  }
+  return {DotScalar, AxpyScalar};
+}
+
+}  // namespace
+
+float Dot(const float* a, const float* b, uint32_t n) { return Dot(a, b, n, ActiveMatVecKernel()); }
+
+float Dot(const float* a, const float* b, uint32_t n, MatVecKernel kernel) {
+  return AttentionKernelsOf(kernel).dot(a, b, n);
+}
+
+void Axpy(float a, const float* x, float* y, uint32_t n) { Axpy(a, x, y, n, ActiveMatVecKernel()); }
+
+void Axpy(float a, const float* x, float* y, uint32_t n, MatVecKernel kernel) {
+  AttentionKernelsOf(kernel).axpy(a, x, y, n);
+}
+
 Status LookupRow(const image::ImageView& image, const image::TensorEntry& t, uint32_t row, float* out) {
   if (row >= t.rows) return Error(StatusCode::kOutOfBounds, "row index past the tensor");
   image::DequantizeRow(image, t, row, out);

@@ -58,6 +58,16 @@ void MatMul(const image::ImageView& image, const image::TensorEntry& t, const fl
 void MatMul(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
             size_t y_stride, uint32_t n, float* row_buffer, MatVecKernel kernel);
 
+// The vector steps of one token's attention, by the active kernel (or
+// `kernel`, which must be available): a · b over n floats, and y[i] += a · x[i].
+// The reference (and scalar) kernel sums the dot in order and rounds the
+// product and the sum apart; the vector kernels sum in lanes and fuse, so
+// they equal it up to f32 rounding (tests/attention_kernels_test.cpp).
+float Dot(const float* a, const float* b, uint32_t n);
+float Dot(const float* a, const float* b, uint32_t n, MatVecKernel kernel);
+void Axpy(float a, const float* x, float* y, uint32_t n);
+void Axpy(float a, const float* x, float* y, uint32_t n, MatVecKernel kernel);
+
 // Row `row` of `t` decoded into out[t.cols]: the embedding lookup.
 Status LookupRow(const image::ImageView& image, const image::TensorEntry& t, uint32_t row, float* out);
 

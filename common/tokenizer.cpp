@@ -70,6 +70,30 @@ Result<uint32_t> Tokenizer::Encode(std::string_view text, bool bos, bool eos, st
   return Error(StatusCode::kMissing, "tokenizer not initialised");
 }
 
+size_t Tokenizer::BreakBefore(std::string_view text, size_t limit) {
+  switch (kind_) {
+    case Kind::kLlama2c:
+      return llama2c_.BreakBefore(text, limit);
+    case Kind::kBpe:
+      return bpe_.BreakBefore(text, limit);
+    case Kind::kNone:
+      break;
+  }
+  return 0;
+}
+
+Result<uint32_t> Tokenizer::EncodeContinuation(std::string_view text, bool eos, std::span<uint32_t> tokens) {
+  switch (kind_) {
+    case Kind::kLlama2c:
+      return llama2c_.Encode(text, false, eos, tokens, true);
+    case Kind::kBpe:
+      return bpe_.Encode(text, false, eos, tokens, true);
+    case Kind::kNone:
+      break;
+  }
+  return Error(StatusCode::kMissing, "tokenizer not initialised");
+}
+
 std::string_view Tokenizer::Decode(uint32_t prev_token, uint32_t token) const {
   switch (kind_) {
     case Kind::kLlama2c:

@@ -47,6 +47,16 @@ class Tokenizer {
   // count; `tokens` must hold MaxTokens(text.size()).
   Result<uint32_t> Encode(std::string_view text, bool bos, bool eos, std::span<uint32_t> tokens);
 
+  // Encoding a long text in bounded memory: BreakBefore(text, limit) is the
+  // largest p <= limit (0 < p < text.size(), 0 if none) such that Encode of
+  // text[0, p) followed by EncodeContinuation of text[p, ...) gives exactly
+  // Encode(text)'s tokens. Breaks fall right after a '\n' where the
+  // tokenizer provably neither merges nor pre-tokenizes across (see
+  // Llama2cTokenizer::BreakBefore and BpeTokenizer::BreakBefore); a
+  // continuation takes no BOS and no dummy prefix or prepended marker.
+  size_t BreakBefore(std::string_view text, size_t limit);
+  Result<uint32_t> EncodeContinuation(std::string_view text, bool eos, std::span<uint32_t> tokens);
+
   // The bytes of `token` following `prev_token` (empty past the
   // vocabulary). The view lives until the next Decode or Display.
   std::string_view Decode(uint32_t prev_token, uint32_t token) const;

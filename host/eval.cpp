@@ -97,15 +97,76 @@ uint32_t EvalBatch(const image::ModelConfig& config, uint32_t positions) {
   return std::min(positions, fit);
 }
 
-std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text) {
-  std::vector<uint8_t> workspace(Tokenizer::WorkspaceBytes(image, text.size()));
+namespace {
+
+// A tokenizer for encoding `text` chunk by chunk: its chunk ends, and its
+// workspace, sized for the longest chunk.
+struct ChunkedEncoder {
+  ChunkedEncoder(std::span<const uint8_t> section, uint32_t vocab_size, std::string_view text, size_t chunk_bytes) {
+    if (chunk_bytes == 0) throw std::invalid_argument("EncodeText: chunk_bytes is 0");
+    Init(section, vocab_size, std::min(text.size(), chunk_bytes));
+    for (size_t start = 0; start < text.size();) {
+      const std::string_view rest = text.substr(start);
+      size_t length = rest.size();
+      for (size_t limit = chunk_bytes; limit < rest.size(); limit *= 2) {
+        // Past the workspace, NFC could not check a break (BreakBefore).
+        if (limit > capacity) Init(section, vocab_size, std::min(rest.size(), 2 * limit));
+        if (const size_t p = tokenizer.BreakBefore(rest, limit); p != 0) {
+          length = p;
+          break;
+        }
+      }
+      ends.push_back(start + length);
+      longest = std::max(longest, length);
+      start += length;
+    }
+    if (longest > capacity) Init(section, vocab_size, longest);
+  }
+
+  void Init(std::span<const uint8_t> section, uint32_t vocab_size, size_t max_text) {
+    workspace.assign(Tokenizer::WorkspaceBytes(section, vocab_size, max_text), 0);
+    if (const Status s = tokenizer.Init(section, vocab_size, workspace, max_text); !s.ok())
+      throw InputError(DescribeStatus(s));
+    capacity = max_text;
+  }
+
+  std::vector<uint8_t> workspace;
   Tokenizer tokenizer;
-  if (const Status s = tokenizer.Init(image, workspace, text.size()); !s.ok()) throw InputError(DescribeStatus(s));
-  std::vector<uint32_t> tokens(tokenizer.MaxTokens(text.size()));
-  const Result<uint32_t> count = tokenizer.Encode(text, false, false, tokens);
-  if (!count.ok()) throw InputError(DescribeStatus(count.status()));
-  tokens.resize(count.value());
+  size_t capacity = 0;
+  std::vector<size_t> ends;
+  size_t longest = 0;
+};
+
+}  // namespace
+
+std::vector<uint32_t> EncodeText(std::span<const uint8_t> section, uint32_t vocab_size, std::string_view text,
+                                 size_t chunk_bytes) {
+  ChunkedEncoder encoder(section, vocab_size, text, chunk_bytes);
+  std::vector<uint32_t> tokens, chunk_tokens(encoder.tokenizer.MaxTokens(encoder.longest));
+  for (size_t i = 0, start = 0; i < encoder.ends.size(); start = encoder.ends[i++]) {
+    const std::string_view chunk = text.substr(start, encoder.ends[i] - start);
+    const Result<uint32_t> count = i == 0 ? encoder.tokenizer.Encode(chunk, false, false, chunk_tokens)
+                                          : encoder.tokenizer.EncodeContinuation(chunk, false, chunk_tokens);
+    if (!count.ok()) throw InputError(DescribeStatus(count.status()));
+    tokens.insert(tokens.end(), chunk_tokens.begin(), chunk_tokens.begin() + count.value());
+  }
   return tokens;
+}
+
+std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text, size_t chunk_bytes) {
+  const std::span<const uint8_t> section = TokenizerBytes(image);
+  if (section.empty()) throw InputError(DescribeStatus(Error(StatusCode::kMissing, "image has no tokenizer section")));
+  return EncodeText(section, image.model().vocab_size, text, chunk_bytes);
+}
+
+std::vector<size_t> EncodeChunkEnds(std::span<const uint8_t> section, uint32_t vocab_size, std::string_view text,
+                                    size_t chunk_bytes) {
+  return ChunkedEncoder(section, vocab_size, text, chunk_bytes).ends;
+}
+
+size_t EncodeWorkspaceBytes(std::span<const uint8_t> section, uint32_t vocab_size, std::string_view text,
+                            size_t chunk_bytes) {
+  return ChunkedEncoder(section, vocab_size, text, chunk_bytes).workspace.size();
 }
 
 EvalResult Evaluate(const image::ImageView& image, const image::ImageView* reference, std::span<const uint32_t> tokens,

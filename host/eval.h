@@ -56,8 +56,28 @@ double LogPartition(const float* logits, uint32_t n);
 // logits take at most 16 MiB.
 uint32_t EvalBatch(const image::ModelConfig& config, uint32_t positions);
 
-// The tokens of `text` by the image's tokenizer (no BOS, no EOS). Throws InputError if the image has none.
-std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text);
+// Text bytes EncodeText encodes at a time.
+inline constexpr size_t kEncodeChunkBytes = size_t{256} << 10;
+
+// The tokens of `text` by the image's tokenizer (no BOS, no EOS). Throws
+// InputError if the image has none. Exactly one Encode of the whole text,
+// but encoded a chunk at a time (EncodeChunkEnds) in one tokenizer
+// workspace sized for the longest chunk: memory is bounded by chunk_bytes,
+// or where a chunk finds no break (Tokenizer::BreakBefore) in chunk_bytes, by
+// twice the stretch it spans; not by the text's length.
+std::vector<uint32_t> EncodeText(const image::ImageView& image, std::string_view text,
+                                 size_t chunk_bytes = kEncodeChunkBytes);
+// The same with a tokenizer section for a model of `vocab_size` rows.
+std::vector<uint32_t> EncodeText(std::span<const uint8_t> section, uint32_t vocab_size, std::string_view text,
+                                 size_t chunk_bytes = kEncodeChunkBytes);
+// Where EncodeText cuts `text`: each chunk's end, the last text.size(). A
+// chunk ends at the last break within chunk_bytes of its start; with none,
+// within twice as far, and so on.
+std::vector<size_t> EncodeChunkEnds(std::span<const uint8_t> section, uint32_t vocab_size, std::string_view text,
+                                    size_t chunk_bytes = kEncodeChunkBytes);
+// The tokenizer workspace EncodeText allocates for `text`.
+size_t EncodeWorkspaceBytes(std::span<const uint8_t> section, uint32_t vocab_size, std::string_view text,
+                            size_t chunk_bytes = kEncodeChunkBytes);
 
 // `image` and `reference` (may be null) must have passed Validate(). Throws
 // InputError when there is nothing to score, a token is outside the

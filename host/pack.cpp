@@ -1,9 +1,9 @@
 #include "host/pack.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
-#include <deque>
-#include <future>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -48,29 +48,68 @@ std::vector<uint8_t> Pack(const ModelSource& source, const QuantOptions& options
                       options.quantizer == image::Quantizer::kQmc ? static_cast<float>(options.outlier_ratio) : 0.0f,
                       options.preset, source.tokenizer});
   // Tensors are quantized in parallel and added in order; a tensor's bytes
-  // depend on it alone.
+  // depend on it alone. Whichever worker finishes, the next tensor starts at
+  // once, so no core waits on a long tensor ahead of it.
   const size_t workers = std::max(1u, threads != 0 ? threads : std::thread::hardware_concurrency());
-  std::deque<std::future<QuantizedTensor>> running;
-  size_t launched = 0;
-  auto launch = [&] {
-    const size_t i = launched++;
-    if (progress) progress(i, specs.size(), specs[i]);
-    running.push_back(std::async(std::launch::async, [&source, &specs, &options, i, keep = kept != nullptr] {
+  QuantOptions quant = options;
+  quant.reconstruct = kept != nullptr;
+  struct Slot {
+    QuantizedTensor tensor;
+    std::exception_ptr error;
+    bool done = false;
+  };
+  std::vector<Slot> slots(specs.size());
+  std::mutex mutex;
+  std::condition_variable finished;
+  size_t launched = 0, running = 0, added = 0;
+  auto work = [&](size_t i) {
+    Slot slot;
+    try {
       const Tensor tensor = source.tensor(i, specs[i]);
       ValidateTensor(specs[i], tensor);
       const InputStats* input = source.calibration != nullptr ? source.calibration->inputs[i].get() : nullptr;
-      QuantizedTensor quantized = QuantizeTensor(specs[i], tensor, options, input);
-      if (!keep) quantized.reconstruction = {};
-      return quantized;
-    }));
+      slot.tensor = QuantizeTensor(specs[i], tensor, quant, input);
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    slot.done = true;
+    const std::lock_guard<std::mutex> lock(mutex);
+    slots[i] = std::move(slot);
+    --running;
+    finished.notify_one();
   };
-  for (size_t i = 0; i < specs.size(); ++i) {
-    while (launched < specs.size() && running.size() < workers) launch();
-    QuantizedTensor quantized = running.front().get();
-    running.pop_front();
-    if (kept != nullptr) kept->push_back(quantized);
-    writer.Add(std::move(quantized));
+  // Tensor i's thread, joined once it is added, or however Pack leaves (a tensor's error, a full image).
+  struct Pool {
+    std::vector<std::thread> threads;
+    ~Pool() {
+      for (std::thread& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } pool;
+  pool.threads.resize(specs.size());
+  std::unique_lock<std::mutex> lock(mutex);
+  while (added < specs.size()) {
+    while (launched < specs.size() && running < workers) {
+      const size_t i = launched++;
+      ++running;
+      lock.unlock();
+      if (progress) progress(i, specs.size(), specs[i]);
+      pool.threads[i] = std::thread(work, i);
+      lock.lock();
+    }
+    finished.wait(lock, [&] { return slots[added].done || (launched < specs.size() && running < workers); });
+    while (added < specs.size() && slots[added].done) {
+      Slot slot = std::move(slots[added]);
+      lock.unlock();
+      pool.threads[added++].join();
+      if (slot.error) std::rethrow_exception(slot.error);
+      if (kept != nullptr) kept->push_back(slot.tensor);
+      writer.Add(std::move(slot.tensor));
+      lock.lock();
+    }
   }
+  lock.unlock();
   return writer.Finish();
 }
 

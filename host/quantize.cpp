@@ -27,22 +27,22 @@ uint16_t ToHalfChecked(float w, const std::string& name) {
   return h;
 }
 
-QuantizedTensor Dense(const TensorSpec& spec, const Tensor& tensor, image::Scheme scheme) {
+QuantizedTensor Dense(const TensorSpec& spec, const Tensor& tensor, image::Scheme scheme, bool reconstruct) {
   QuantizedTensor q;
   q.scheme = scheme;
-  q.reconstruction.resize(tensor.data.size());
   if (scheme == image::Scheme::kF32) {
     q.bits = 32;
-    q.data.resize(tensor.data.size() * 4u);
-    std::memcpy(q.data.data(), tensor.data.data(), q.data.size());
-    q.reconstruction = tensor.data;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(tensor.data.data());
+    q.data.assign(bytes, bytes + tensor.data.size() * 4u);
+    if (reconstruct) q.reconstruction = tensor.data;
   } else {
     q.bits = 16;
-    q.data.reserve(tensor.data.size() * 2u);
+    q.data.resize(tensor.data.size() * 2u);
+    if (reconstruct) q.reconstruction.resize(tensor.data.size());
     for (size_t i = 0; i < tensor.data.size(); ++i) {
       const uint16_t h = ToHalfChecked(tensor.data[i], spec.name);
-      Append(q.data, h);
-      q.reconstruction[i] = HalfToFloat(h);
+      std::memcpy(q.data.data() + 2u * i, &h, 2);
+      if (reconstruct) q.reconstruction[i] = HalfToFloat(h);
     }
   }
   return q;
@@ -81,8 +81,8 @@ QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantO
   for (uint16_t h : codes.scale_zero) Append(q.scales, h);
 
   const uint32_t groups = quant::GroupsPerRow(tensor.cols, options.group_size);
-  q.reconstruction.resize(tensor.data.size());
-  for (uint32_t r = 0; r < tensor.rows; ++r) {
+  if (options.reconstruct) q.reconstruction.resize(tensor.data.size());
+  for (uint32_t r = 0; r < tensor.rows && options.reconstruct; ++r) {
     for (uint32_t g = 0; g < groups; ++g) {
       const size_t pair = (static_cast<size_t>(r) * groups + g) * 2u;
       const float scale = HalfToFloat(codes.scale_zero[pair]), zero = HalfToFloat(codes.scale_zero[pair + 1]);
@@ -108,7 +108,7 @@ QuantizedTensor GroupAffine(const TensorSpec& spec, const Tensor& tensor, QuantO
     const uint16_t value = ToHalfChecked(tensor.data[i], spec.name);
     Append(q.outliers, static_cast<uint16_t>(i % tensor.cols));
     Append(q.outliers, value);
-    q.reconstruction[i] += HalfToFloat(value);
+    if (options.reconstruct) q.reconstruction[i] += HalfToFloat(value);
   }
   return q;
 }
@@ -123,8 +123,8 @@ QuantizedTensor MxInt4(const Tensor& tensor, const QuantOptions& options) {
   q.data = PackCodes(codes.codes, tensor.rows, tensor.cols, 4, options.cell_bits);
   q.scales = codes.scales;
   const uint32_t blocks = quant::GroupsPerRow(tensor.cols, quant::kMxBlock);
-  q.reconstruction.resize(tensor.data.size());
-  for (size_t i = 0; i < tensor.data.size(); ++i) {
+  if (options.reconstruct) q.reconstruction.resize(tensor.data.size());
+  for (size_t i = 0; i < tensor.data.size() && options.reconstruct; ++i) {
     const uint8_t scale = codes.scales[(i / tensor.cols) * blocks + (i % tensor.cols) / quant::kMxBlock];
     q.reconstruction[i] = quant::DequantMxInt4(codes.codes[i], scale);
   }
@@ -217,9 +217,9 @@ QuantizedTensor QuantizeAs(image::Scheme scheme, const TensorSpec& spec, const T
   using image::Quantizer;
   switch (scheme) {
     case image::Scheme::kF32:
-      return Dense(spec, tensor, image::Scheme::kF32);
+      return Dense(spec, tensor, image::Scheme::kF32, options.reconstruct);
     case image::Scheme::kF16:
-      return Dense(spec, tensor, image::Scheme::kF16);
+      return Dense(spec, tensor, image::Scheme::kF16, options.reconstruct);
     case image::Scheme::kMxInt4:
       return MxInt4(tensor, options);
     case image::Scheme::kSplit:

@@ -44,6 +44,8 @@ struct QuantOptions {
   double inlier_noise = 0.0;
   GptqOptions gptq;    // used by gptq (always on) and by qmc when enabled
   std::string preset;  // recorded in the image header
+  // Fill QuantizedTensor::reconstruction; PackImage, which never reads it, turns it off.
+  bool reconstruct = true;
 };
 
 inline constexpr uint32_t kPerChannel = 0;
@@ -65,7 +67,7 @@ struct QuantizedTensor {
   std::vector<uint8_t> scales;    // {fp16 scale, fp16 zero} per group, or E8M0 per block
   std::vector<uint8_t> outliers;  // CSR: u32 row_start[rows + 1], then {u16 col, fp16 value}; split: index + codes
   uint32_t outlier_count = 0;
-  std::vector<float> reconstruction;  // the weights the image decodes to
+  std::vector<float> reconstruction;  // the weights the image decodes to (empty without QuantOptions::reconstruct)
 };
 
 // `input`: the statistics of the tensor's input (host/calibration.h), which

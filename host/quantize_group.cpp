@@ -52,61 +52,35 @@ AffineFit Candidate(Range range, uint32_t max_code, bool holds_zero, float shrin
   return {scale, FloatToHalf(zero_f), 0.0};
 }
 
-// The loss terms of one candidate: (w − ŵ)² with ŵ as the image decodes it,
-// each exact in double (a float squared). The code (nearbyint, then clamp,
-// as QuantizeValue) is kept as a float: the same integer, up to the sign of
-// a zero code, which does not change w − ŵ.
-inline float Residual(float w, float scale, float zero, float max_code) {
-  const float q = std::clamp(std::nearbyint(w / scale + zero), 0.0f, max_code);
-  return w - (q - zero) * scale;
-}
-
-// Eight residuals at once, each op the scalar one on every lane (IEEE
-// division, round to nearest even, min/max equal to the clamp for the
-// finite values it sees; no FMA is enabled, so nothing contracts).
-__attribute__((target("avx2"))) inline __m256 Residuals(const float* w, __m256 scale, __m256 zero, __m256 max_code,
-                                                         __m256* q_out) {
-  const __m256 x = _mm256_loadu_ps(w);
-  __m256 q = _mm256_round_ps(_mm256_add_ps(_mm256_div_ps(x, scale), zero), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  q = _mm256_min_ps(_mm256_max_ps(q, _mm256_setzero_ps()), max_code);
-  *q_out = q;
-  return _mm256_sub_ps(x, _mm256_mul_ps(_mm256_sub_ps(q, zero), scale));
-}
-
-// Σ (w − ŵ)² in lanes of double partial sums: the same terms as the
-// reference loop, summed in another order, so within rounding of its sum.
-__attribute__((target("avx2"))) double LaneLossAvx2(const float* w, uint32_t n, float scale, float zero, float max_code) {
-  const __m256 s = _mm256_set1_ps(scale), z = _mm256_set1_ps(zero), m = _mm256_set1_ps(max_code);
-  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
-  __m256 q;
-  uint32_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 d0 = Residuals(w + i, s, z, m, &q), d1 = Residuals(w + i + 8, s, z, m, &q);
-    const __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(d0)), e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(d0, 1));
-    const __m256d e2 = _mm256_cvtps_pd(_mm256_castps256_ps128(d1)), e3 = _mm256_cvtps_pd(_mm256_extractf128_ps(d1, 1));
-    acc[0] = _mm256_add_pd(acc[0], _mm256_mul_pd(e0, e0));
-    acc[1] = _mm256_add_pd(acc[1], _mm256_mul_pd(e1, e1));
-    acc[2] = _mm256_add_pd(acc[2], _mm256_mul_pd(e2, e2));
-    acc[3] = _mm256_add_pd(acc[3], _mm256_mul_pd(e3, e3));
+// Eight candidates' objectives at once, one candidate to a lane: each lane
+// sums its terms in element order from its start value, each op the scalar
+// one of SequentialLoss (IEEE division, round to nearest even, min/max equal
+// to the clamp for the finite values it sees, the float residual squared
+// exactly in double; no FMA is enabled, so nothing contracts). So every sum
+// is the reference's, bit for bit. `Blocks` groups of eight share each pass
+// over the weights, so the accumulators' add latencies overlap.
+template <int Blocks>
+__attribute__((target("avx2"))) void CandidateLossesAvx2(const float* w, uint32_t n, const float* scale,
+                                                          const float* zero, float max_code, double* loss) {
+  __m256 s[Blocks], z[Blocks];
+  __m256d lo[Blocks], hi[Blocks];
+  for (int b = 0; b < Blocks; ++b) {
+    s[b] = _mm256_loadu_ps(scale + 8 * b), z[b] = _mm256_loadu_ps(zero + 8 * b);
+    lo[b] = _mm256_loadu_pd(loss + 8 * b), hi[b] = _mm256_loadu_pd(loss + 8 * b + 4);
   }
-  double lanes[16];
-  for (int k = 0; k < 4; ++k) _mm256_storeu_pd(lanes + 4 * k, acc[k]);
-  double sum = 0.0;
-  for (double lane : lanes) sum += lane;
-  for (; i < n; ++i) {
-    const float d = Residual(w[i], scale, zero, max_code);
-    sum += static_cast<double>(d) * d;
-  }
-  return sum;
-}
-
-double LaneLossScalar(const float* w, uint32_t n, float scale, float zero, float max_code) {
-  double lanes[4] = {};
+  const __m256 m = _mm256_set1_ps(max_code);
   for (uint32_t i = 0; i < n; ++i) {
-    const float d = Residual(w[i], scale, zero, max_code);
-    lanes[i % 4] += static_cast<double>(d) * d;
+    const __m256 x = _mm256_set1_ps(w[i]);
+    for (int b = 0; b < Blocks; ++b) {
+      __m256 q = _mm256_round_ps(_mm256_add_ps(_mm256_div_ps(x, s[b]), z[b]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      q = _mm256_min_ps(_mm256_max_ps(q, _mm256_setzero_ps()), m);
+      const __m256 d = _mm256_sub_ps(x, _mm256_mul_ps(_mm256_sub_ps(q, z[b]), s[b]));
+      const __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(d)), d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+      lo[b] = _mm256_add_pd(lo[b], _mm256_mul_pd(d0, d0));
+      hi[b] = _mm256_add_pd(hi[b], _mm256_mul_pd(d1, d1));
+    }
   }
-  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (int b = 0; b < Blocks; ++b) _mm256_storeu_pd(loss + 8 * b, lo[b]), _mm256_storeu_pd(loss + 8 * b + 4, hi[b]);
 }
 
 // Probed on first use: a static initialiser may run before the CPU probe has.
@@ -118,8 +92,14 @@ bool HasAvx2() {
   return has;
 }
 
-double LaneLoss(const float* w, uint32_t n, float scale, float zero, float max_code) {
-  return HasAvx2() ? LaneLossAvx2(w, n, scale, zero, max_code) : LaneLossScalar(w, n, scale, zero, max_code);
+// Eight-lane residuals, as CandidateLossesAvx2 computes them, for the codes.
+__attribute__((target("avx2"))) inline __m256 Residuals(const float* w, __m256 scale, __m256 zero, __m256 max_code,
+                                                         __m256* q_out) {
+  const __m256 x = _mm256_loadu_ps(w);
+  __m256 q = _mm256_round_ps(_mm256_add_ps(_mm256_div_ps(x, scale), zero), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  q = _mm256_min_ps(_mm256_max_ps(q, _mm256_setzero_ps()), max_code);
+  *q_out = q;
+  return _mm256_sub_ps(x, _mm256_mul_ps(_mm256_sub_ps(q, zero), scale));
 }
 
 // AffineCode over a run of weights (scale ≠ 0).
@@ -175,17 +155,16 @@ AffineFit FitAffineReference(const float* w, uint32_t n, uint32_t max_code, cons
   return best;
 }
 
-// The reference's choice without its serial sums: every distinct candidate's
-// loss is summed in lanes, which differs from the element-order sum by at
-// most 2γ(n+1)·loss (all terms are ≥ 0). Only candidates within that margin
-// of the best can be the reference's pick; when more than one is, their
-// element-order sums decide, first lowest wins, as in the reference. A
-// candidate equal to an earlier one ties it and never wins, so it is skipped.
+// The reference's search with its candidates' sums run side by side
+// (CandidateLosses): the same sums, so the same pick, first lowest wins. A
+// candidate equal to the one before it ties it and never wins: skipped.
 AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineGrid& grid, double noise) {
-  if (grid.steps > kMaxSteps) return FitAffineReference(w, n, max_code, grid, noise);
+  if (grid.steps > kMaxSteps || !HasAvx2()) return FitAffineReference(w, n, max_code, grid, noise);
   const Range range = RangeOf(w, n, grid.holds_zero);
   AffineFit fits[kMaxSteps];
-  double approx[kMaxSteps];
+  // Lanes past `count` hold a harmless candidate (scale 1, zero 0) whose sums are never read.
+  alignas(32) float scale[kMaxSteps], zero[kMaxSteps];
+  alignas(32) double loss[kMaxSteps];
   int count = 0;
   for (int step = 0; step < grid.steps; ++step) {
     const float shrink = 1.0f - grid.step * static_cast<float>(step);
@@ -193,31 +172,29 @@ AffineFit FitAffine(const float* w, uint32_t n, uint32_t max_code, const AffineG
     const float scale_f = HalfToFloat(fit.scale);
     if (scale_f == 0.0f) break;  // the values are all zero
     if (count > 0 && fits[count - 1].scale == fit.scale && fits[count - 1].zero == fit.zero) continue;
-    bool seen = false;
-    for (int k = 0; k < count && !seen; ++k) seen = fits[k].scale == fit.scale && fits[k].zero == fit.zero;
-    if (seen) continue;
     fits[count] = fit;
-    approx[count] = static_cast<double>(n) * noise * scale_f * scale_f +
-                    LaneLoss(w, n, scale_f, HalfToFloat(fit.zero), static_cast<float>(max_code));
+    scale[count] = scale_f, zero[count] = HalfToFloat(fit.zero);
+    loss[count] = static_cast<double>(n) * noise * scale_f * scale_f;  // SequentialLoss's start
     ++count;
   }
   if (count == 0) return {0, 0, 0.0};
-  // 4(n + 2)·2⁻⁵³ bounds 2γ(n+1)/(1 − γ(n+1)) with room for the bound's own rounding.
-  const double margin = 4.0 * (static_cast<double>(n) + 2.0) * 0x1p-53;
-  double ceiling = INFINITY;
-  for (int k = 0; k < count; ++k) ceiling = std::min(ceiling, approx[k] * (1.0 + margin));
+  const int padded = (count + 7) / 8 * 8;
+  for (int k = count; k < padded; ++k) scale[k] = 1.0f, zero[k] = 0.0f, loss[k] = 0.0;
+  const auto m = static_cast<float>(max_code);
+  for (int first = 0; first < padded; first += 32) {
+    switch (std::min(padded - first, 32) / 8) {
+      case 1: CandidateLossesAvx2<1>(w, n, scale + first, zero + first, m, loss + first); break;
+      case 2: CandidateLossesAvx2<2>(w, n, scale + first, zero + first, m, loss + first); break;
+      case 3: CandidateLossesAvx2<3>(w, n, scale + first, zero + first, m, loss + first); break;
+      default: CandidateLossesAvx2<4>(w, n, scale + first, zero + first, m, loss + first); break;
+    }
+  }
   AffineFit best;
   best.loss = INFINITY;
-  int contenders = 0, only = 0;
   for (int k = 0; k < count; ++k) {
-    if (approx[k] * (1.0 - margin) <= ceiling) ++contenders, only = k;
+    if (loss[k] < best.loss) best = {fits[k].scale, fits[k].zero, loss[k]};
   }
-  for (int k = 0; k < count; ++k) {
-    if (approx[k] * (1.0 - margin) > ceiling) continue;
-    if (contenders == 1 && k != only) continue;
-    const double loss = SequentialLoss(w, n, fits[k], max_code, noise);
-    if (loss < best.loss) best = {fits[k].scale, fits[k].zero, loss};
-  }
+  if (best.loss == INFINITY) best = {0, 0, 0.0};
   return best;
 }
 

@@ -91,7 +91,7 @@ QuantizedTensor WriteSplit(const SplitCodes& split, uint32_t rows, uint32_t cols
   q.outlier_bits = static_cast<uint8_t>(options.outlier_bits);
   q.group_size = static_cast<uint16_t>(group);
   q.outlier_count = static_cast<uint32_t>(outlier_count);
-  q.reconstruction.resize(split.codes.size());
+  if (options.reconstruct) q.reconstruction.resize(split.codes.size());
   q.scales.assign(quant::SplitScalesBytes(rows, cols, group), 0);
   for (size_t pair = 0; pair < split.fits.size(); ++pair) PutPair(q.scales, pair, split.fits[pair]);
   std::vector<uint32_t> inlier_words(quant::StreamWords(inlier_count, options.bits, options.cell_bits), 0u);
@@ -121,7 +121,7 @@ QuantizedTensor WriteSplit(const SplitCodes& split, uint32_t rows, uint32_t cols
         inlier_stream.Put(code);
       }
       // quant::DequantGroupAffine with the fp16 pair decoded once per row.
-      q.reconstruction[i] = (static_cast<float>(code) - zero[p]) * scale[p];
+      if (options.reconstruct) q.reconstruction[i] = (static_cast<float>(code) - zero[p]) * scale[p];
     }
   }
   inlier_stream.Flush();

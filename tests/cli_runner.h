@@ -49,4 +49,16 @@ inline CliRun Qmc(const std::string& args, const std::filesystem::path& dir) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
 }
 
+// Packs `pack_args` (a checkpoint, its tokenizer, options) into `image` and
+// returns what `qmc run` generates from it greedily for `prompt` over
+// `steps` positions; a failure of either command fails the test.
+inline std::string PackAndGenerate(const std::string& pack_args, const std::filesystem::path& image,
+                                   const std::string& prompt, int steps, const std::filesystem::path& dir) {
+  const CliRun pack = Qmc("pack " + pack_args + " -q -o " + image.string(), dir);
+  EXPECT_EQ(pack.exit_code, 0) << pack.err;
+  const CliRun run = Qmc("run " + image.string() + " -p '" + prompt + "' -n " + std::to_string(steps) + " -t 0", dir);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  return run.out;
+}
+
 }  // namespace qmc::testing

@@ -17,6 +17,7 @@
 #include "common/engine.h"
 #include "common/image_reader.h"
 #include "host/atomic_file.h"
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -47,21 +48,9 @@ struct Session {
 
 Session Parse(const std::string& out) {
   Session session;
-  size_t pos = out.find("qmc-fw: ready:");
-  if (pos == std::string::npos) return session;
-  pos = out.find('\n', pos) + 1;
-  const std::string marker = "\nqmc-fw: stats ";
-  for (size_t stats; (stats = out.find(marker, pos)) != std::string::npos;) {
-    session.texts.push_back(out.substr(pos, stats - pos));
-    const size_t end = out.find('\n', stats + 1);
-    const std::string line = out.substr(stats + marker.size(), end - stats - marker.size());
-    std::map<std::string, double> values;
-    const std::regex pair(R"(([\w/]+)=([0-9.]+))");
-    for (std::sregex_iterator it(line.begin(), line.end(), pair), done; it != done; ++it) {
-      values[(*it)[1]] = std::stod((*it)[2]);
-    }
-    session.stats.push_back(values);
-    pos = end + 1;
+  for (qmc::testing::BoardAnswer& answer : qmc::testing::BoardAnswers(out)) {
+    session.texts.push_back(std::move(answer.text));
+    session.stats.push_back(std::move(answer.stats));
   }
   return session;
 }

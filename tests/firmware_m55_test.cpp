@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -36,22 +37,9 @@ struct Answer {
 };
 
 Answer Parse(const std::string& out) {
-  Answer answer;
-  const size_t ready = out.find("qmc-fw: ready:");
-  if (ready == std::string::npos) return answer;
-  const size_t begin = out.find('\n', ready) + 1;
-  const std::string marker = "\nqmc-fw: stats ";
-  const size_t stats = out.find(marker, begin);
-  if (stats == std::string::npos) return answer;
-  answer.complete = true;
-  answer.text = out.substr(begin, stats - begin);
-  const size_t end = out.find('\n', stats + 1);
-  const std::string line = out.substr(stats + marker.size(), end - stats - marker.size());
-  const std::regex pair(R"(([\w/]+)=([0-9.]+))");
-  for (std::sregex_iterator it(line.begin(), line.end(), pair), done; it != done; ++it) {
-    answer.stats[(*it)[1]] = std::stod((*it)[2]);
-  }
-  return answer;
+  const std::vector<qmc::testing::BoardAnswer> answers = qmc::testing::BoardAnswers(out);
+  if (answers.empty()) return {};
+  return {true, answers[0].text, answers[0].stats};
 }
 
 class FirmwareM55 : public ::testing::Test {

@@ -23,6 +23,7 @@
 #include "host/atomic_file.h"
 #include "host/flash/exec_port.h"
 #include "host/flash/flasher.h"
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -86,12 +87,7 @@ class FlashBoard : public ::testing::Test {
     fs::create_directories(im.dir);
     im.a = im.dir / "a.qmc", im.b = im.dir / "b.qmc";
     auto pack = [&](const std::string& options, const fs::path& out) {
-      const CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q " + options + " -o " + out.string(), im.dir);
-      ASSERT_EQ(r.exit_code, 0) << r.err;
-      const CliRun run = Qmc("run " + out.string() + " -p '" + kPrompt + "' -n " + std::to_string(kSteps) + " -t 0",
-                             im.dir);
-      ASSERT_EQ(run.exit_code, 0) << run.err;
-      im.text[out] = run.out;
+      im.text[out] = qmc::testing::PackAndGenerate(qmc::testing::Stories260K() + " " + options, out, kPrompt, kSteps, im.dir);
     };
     pack("--scheme qmc --bits 3", im.a);
     pack("--scheme rtn --bits 4", im.b);
@@ -113,7 +109,7 @@ class FlashBoard : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  std::string Port() const { return "'exec:" QMC_FW_EMU " --nvm " + nvm_.string() + "'"; }
+  std::string Port() const { return "'" + qmc::testing::EmuPort(nvm_) + "'"; }
   CliRun Run(const std::string& args) { return Qmc(args, dir_); }
   void Flash(const fs::path& image) {
     const CliRun r = Run("flash " + image.string() + " --port " + Port());
@@ -130,19 +126,12 @@ class FlashBoard : public ::testing::Test {
     std::ofstream(in) << "steps=" << kSteps << " " << kPrompt << "\n";
     return Run(command + " <" + in.string());
   }
-  // The generated text in console output: between the ready banner's line and the stats line.
-  static std::string Generated(const std::string& text) {
-    const size_t ready = text.find("qmc-fw: ready:");
-    if (ready == std::string::npos) return "(no ready banner in: " + text + ")";
-    const size_t start = text.find('\n', ready) + 1, stats = text.find("\nqmc-fw: stats ", start);
-    if (stats == std::string::npos) return "(no stats line in: " + text + ")";
-    return text.substr(start, stats - start) + "\n";
-  }
   // What the board generates for the prompt, through qmc console.
   std::string BoardGenerates() {
     const CliRun r = WithPrompt("console --linger 1 --port " + Port());
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return Generated(r.out);
+    const std::string text = qmc::testing::GeneratedText(r.out);
+    return text.empty() ? "(no generation in: " + r.out + ")" : text;
   }
   static uint32_t HeaderCrcOf(const fs::path& image) {
     const std::string bytes = Slurp(image);
@@ -252,7 +241,7 @@ TEST_F(FlashBoard, FlashThenConsoleHandsOverToTheNewImage) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const size_t summary = r.out.find("-> slot 1, committed (sequence 2)");
   ASSERT_NE(summary, std::string::npos) << r.out;
-  EXPECT_EQ(Generated(r.out.substr(summary)), im.text.at(im.b));
+  EXPECT_EQ(qmc::testing::GeneratedText(r.out.substr(summary)), im.text.at(im.b));
 }
 
 TEST_F(FlashBoard, AResetOnAPortWithoutLinesIsOneLineAndWritesNothing) {

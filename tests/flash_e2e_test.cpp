@@ -24,6 +24,7 @@
 #include "host/flash/exec_port.h"
 #include "host/flash/flasher.h"
 #include "host/flash/image_readback.h"
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 #include "tests/faulty_port.h"
 #include "tests/perturbed_checkpoint.h"
@@ -39,10 +40,6 @@ using qmc::testing::Slurp;
 const fs::path kShared = QMC_SHARED_DIR;
 const std::string kPrompt = "Once upon a time";
 constexpr int kSteps = 40;
-
-std::string BoardPort(const fs::path& nvm, const std::string& options = "") {
-  return "exec:" QMC_FW_EMU " --nvm " + nvm.string() + (options.empty() ? "" : " " + options);
-}
 
 // Images shared by every test: A and B are stories260K (qmc, 3 bits) with
 // one tensor different; C is the same model packed otherwise (rtn, 4 bits),
@@ -63,15 +60,10 @@ class FlashE2e : public ::testing::Test {
     fs::create_directories(im.dir);
     const fs::path perturbed = im.dir / "perturbed.bin";
     qmc::testing::WritePerturbedCheckpoint(kShared / "models/stories260K.bin", perturbed);
-    const std::string tokenizer = " --tokenizer " + (kShared / "models/tok512.bin").string() + " -q ";
+    const std::string tokenizer = " --tokenizer " + (kShared / "models/tok512.bin").string() + " ";
     im.a = im.dir / "a.qmc", im.b = im.dir / "b.qmc", im.c = im.dir / "c.qmc";
     auto pack = [&](const fs::path& checkpoint, const std::string& options, const fs::path& out) {
-      const CliRun r = Qmc("pack " + checkpoint.string() + tokenizer + options + " -o " + out.string(), im.dir);
-      ASSERT_EQ(r.exit_code, 0) << r.err;
-      const CliRun run = Qmc("run " + out.string() + " -p '" + kPrompt + "' -n " + std::to_string(kSteps) + " -t 0",
-                             im.dir);
-      ASSERT_EQ(run.exit_code, 0) << run.err;
-      im.text[out] = run.out;
+      im.text[out] = qmc::testing::PackAndGenerate(checkpoint.string() + tokenizer + options, out, kPrompt, kSteps, im.dir);
     };
     pack(kShared / "models/stories260K.bin", "--scheme qmc --bits 3", im.a);
     pack(perturbed, "--scheme qmc --bits 3", im.b);
@@ -92,7 +84,7 @@ class FlashE2e : public ::testing::Test {
   }
 
   CliRun Flash(const fs::path& image, const fs::path& nvm, const std::string& options = "") {
-    return Qmc("flash " + image.string() + " --port '" + BoardPort(nvm) + "' --json " + options, dir_);
+    return Qmc("flash " + image.string() + " --port '" + qmc::testing::EmuPort(nvm) + "' --json " + options, dir_);
   }
   nlohmann::json FlashOk(const fs::path& image, const fs::path& nvm, const std::string& options = "") {
     const CliRun r = Flash(image, nvm, options);
@@ -104,23 +96,18 @@ class FlashE2e : public ::testing::Test {
   std::string ReadBack(const fs::path& nvm) {
     const fs::path out = dir_ / "readback.qmc";
     fs::remove(out);
-    const CliRun r = Qmc("read --port '" + BoardPort(nvm) + "' -o " + out.string(), dir_);
+    const CliRun r = Qmc("read --port '" + qmc::testing::EmuPort(nvm) + "' -o " + out.string(), dir_);
     return r.exit_code == 0 ? Slurp(out) : std::string();
   }
 
-  // What the board generates for kPrompt, greedily: the text between the
-  // firmware's ready banner and its stats line, as `qmc run` prints it.
+  // What the board generates for kPrompt, greedily, as `qmc run` prints it.
   std::string Generate(const fs::path& nvm) {
     const fs::path in = dir_ / "prompt.txt", out = dir_ / "fw_out.txt";
     std::ofstream(in) << "steps=" << kSteps << " " << kPrompt << "\n";
     const std::string command =
-        "timeout 60 " QMC_FW_EMU " --nvm " + nvm.string() + " <" + in.string() + " >" + out.string() + " 2>/dev/null";
+        "timeout 60 " + qmc::testing::EmuCommand(nvm) + " <" + in.string() + " >" + out.string() + " 2>/dev/null";
     if (std::system(command.c_str()) != 0) return "(the board did not run)";
-    const std::string text = Slurp(out);
-    const size_t ready = text.find("qmc-fw: ready:");
-    const size_t start = text.find('\n', ready) + 1, stats = text.find("\nqmc-fw: stats ", start);
-    if (ready == std::string::npos || stats == std::string::npos) return "(no generation)";
-    return text.substr(start, stats - start) + "\n";
+    return qmc::testing::GeneratedText(Slurp(out));
   }
 
   // A board with `image` committed (slot 0), kept pristine to copy from.
@@ -237,7 +224,7 @@ TEST_F(FlashE2e, AnInterruptedFlashResumesWhereItStopped) {
   const Images& im = *g_images;
   const fs::path nvm = BoardWith(im.a, "nvm");
   const uint64_t image_bytes = Slurp(im.c).size();
-  const std::string cut_port = BoardPort(nvm, "--power-cut-after " + std::to_string(image_bytes / 2));
+  const std::string cut_port = qmc::testing::EmuPort(nvm, "--power-cut-after " + std::to_string(image_bytes / 2));
   const CliRun cut = Qmc("flash " + im.c.string() + " --port '" + cut_port + "'", dir_);
   EXPECT_EQ(cut.exit_code, 4);
   EXPECT_NE(cut.err.find("closed the link (exited with status 137)"), std::string::npos) << cut.err;
@@ -268,7 +255,7 @@ TEST_F(FlashE2e, ADryRunWritesNothing) {
 TEST_F(FlashE2e, NoVerifyStillFlashesAGoodImage) {
   const Images& im = *g_images;
   const fs::path nvm = BoardWith(im.a, "nvm");
-  const CliRun r = Qmc("flash " + im.c.string() + " --no-verify --no-compress --port '" + BoardPort(nvm) + "'", dir_);
+  const CliRun r = Qmc("flash " + im.c.string() + " --no-verify --no-compress --port '" + qmc::testing::EmuPort(nvm) + "'", dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("committed (sequence 2), blocks not verified"), std::string::npos) << r.out;
   EXPECT_TRUE(ReadBack(nvm) == Slurp(im.c)) << "read-back differs from " << im.c;
@@ -302,7 +289,7 @@ TEST_F(FlashE2e, BadPortsAndBadImagesFailClearly) {
   // A blank board has nothing to read back.
   const fs::path blank = dir_ / "blank";
   fs::create_directories(blank);
-  r = Qmc("read --port '" + BoardPort(blank) + "' -o " + (dir_ / "none.qmc").string(), dir_);
+  r = Qmc("read --port '" + qmc::testing::EmuPort(blank) + "' -o " + (dir_ / "none.qmc").string(), dir_);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.err, "qmc read: the board has no committed image\n");
   EXPECT_FALSE(fs::exists(dir_ / "none.qmc"));
@@ -366,7 +353,7 @@ TEST_F(FlashE2e, ADamagedLinkStillEndsInTheVerifiedImage) {
       const fs::path nvm = CopyBoard(pristine, "nvm");
       bool ok = false;
       {
-        ExecPort inner(BoardPort(nvm).substr(5));
+        ExecPort inner(qmc::testing::EmuCommand(nvm));
         qmc::testing::FaultyPort port(inner, {rate, rate, rate}, seed);
         ok = FlashThrough(port, c);
         EXPECT_GT(port.damaged_bytes(), 0u);
@@ -377,7 +364,7 @@ TEST_F(FlashE2e, ADamagedLinkStillEndsInTheVerifiedImage) {
       EXPECT_TRUE(booted == c || (!ok && booted == a)) << "the board boots another image than reported";
       EXPECT_EQ(Generate(nvm), booted == c ? im.text.at(im.c) : im.text.at(im.a));
       if (rate < 1e-3) {
-        ExecPort inner(BoardPort(nvm).substr(5));
+        ExecPort inner(qmc::testing::EmuCommand(nvm));
         qmc::testing::FaultyPort port(inner, {rate, rate, rate}, seed + 100);
         EXPECT_TRUE(ReadThrough(port) == booted) << "the damaged link read back another image";
       }
@@ -412,7 +399,7 @@ TEST_F(FlashE2e, APowerCutOrAKilledBoardKeepsABootableImage) {
                      : "SIGKILL trial " + std::to_string(trial));
     bool ok = false;
     {
-      ExecPort port(BoardPort(nvm, cut ? "--power-cut-after " + std::to_string(budget) : "").substr(5));
+      ExecPort port(qmc::testing::EmuCommand(nvm, cut ? "--power-cut-after " + std::to_string(budget) : ""));
       std::thread killer;
       if (!cut) {
         const auto delay = std::chrono::duration_cast<std::chrono::microseconds>(duration) * (rng() % 1000) / 1000;

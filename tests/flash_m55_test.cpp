@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -28,16 +29,6 @@ using qmc::testing::Slurp;
 
 const fs::path kShared = QMC_SHARED_DIR;
 const std::string kLine = "steps=48 temp=0 Once upon a time";
-
-// The text a board printed between its ready banner and its stats line;
-// empty when it did not get that far.
-std::string Generated(const std::string& out) {
-  const size_t ready = out.find("qmc-fw: ready:");
-  if (ready == std::string::npos) return "";
-  const size_t begin = out.find('\n', ready) + 1;
-  const size_t stats = out.find("\nqmc-fw: stats ", begin);
-  return stats == std::string::npos ? "" : out.substr(begin, stats - begin);
-}
 
 class FlashM55 : public ::testing::Test {
  protected:
@@ -114,12 +105,12 @@ TEST_F(FlashM55, FlashedBoardBootsAndGeneratesAsTheEmu) {
 
   const CliRun emu = OnEmu();
   ASSERT_EQ(emu.exit_code, 0) << emu.out << emu.err;
-  const std::string expected = Generated(emu.out);
+  const std::string expected = qmc::testing::GeneratedText(emu.out);
   ASSERT_GT(expected.size(), std::string("Once upon a time").size()) << emu.out;
   const CliRun qemu = OnQemu();
   ASSERT_EQ(qemu.exit_code, 0) << qemu.out << qemu.err;
   EXPECT_NE(qemu.out.find("qmc-fw: image in slot 0, commit 1"), std::string::npos) << qemu.out;
-  EXPECT_EQ(Generated(qemu.out), expected);
+  EXPECT_EQ(qmc::testing::GeneratedText(qemu.out), expected);
 
   EXPECT_TRUE(ReadBack() == Slurp(image_)) << "qmc read through QEMU gave back a different image";
 
@@ -135,13 +126,13 @@ TEST_F(FlashM55, FlashedBoardBootsAndGeneratesAsTheEmu) {
   const CliRun copied = OnQemu();
   ASSERT_EQ(copied.exit_code, 0) << copied.out << copied.err;
   EXPECT_NE(copied.out.find("qmc-fw: image in slot 1, commit 2"), std::string::npos) << copied.out;
-  EXPECT_EQ(Generated(copied.out), expected);
+  EXPECT_EQ(qmc::testing::GeneratedText(copied.out), expected);
 }
 
 // qmc rollback over the UART: the board commits its other slot's image and
 // boots it; rolling back again returns to the first.
 TEST_F(FlashM55, RollbackBootsTheOtherSlotAndBack) {
-  const std::string expected = Generated(OnEmu().out);  // image_'s text
+  const std::string expected = qmc::testing::GeneratedText(OnEmu().out);  // image_'s text
   ASSERT_FALSE(expected.empty());
   ASSERT_FALSE(FlashOk().is_null());  // image_ in slot 0
   const fs::path other = dir_ / "rtn4.qmc";
@@ -155,7 +146,7 @@ TEST_F(FlashM55, RollbackBootsTheOtherSlotAndBack) {
   EXPECT_NE(r.out.find("slot 1 -> slot 0, committed (sequence 3)"), std::string::npos) << r.out;
   CliRun qemu = OnQemu();
   EXPECT_NE(qemu.out.find("qmc-fw: image in slot 0, commit 3"), std::string::npos) << qemu.out;
-  EXPECT_EQ(Generated(qemu.out), expected);
+  EXPECT_EQ(qmc::testing::GeneratedText(qemu.out), expected);
 
   r = Qmc("rollback " + PortOptions(), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;

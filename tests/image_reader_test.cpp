@@ -202,6 +202,24 @@ INSTANTIATE_TEST_SUITE_P(
         TensorCorruption{"outlier_count", [](TensorEntry& e) { e.outlier_count += 1; }, StatusCode::kShapeMismatch}),
     [](const ::testing::TestParamInfo<TensorCorruption>& info) { return std::string(info.param.label); });
 
+// Found by image_reader_fuzz: a dense tensor claiming outliers had no
+// outlier blob, and the CSR check read row starts through a null pointer.
+TEST(ImageReader, RejectsADenseTensorWithOutliers) {
+  std::vector<uint8_t> image = TinyImage();
+  const ImageView view = ImageView::OpenFile(image).value();
+  uint32_t dense = view.tensor_count();
+  for (uint32_t i = 0; i < view.tensor_count() && dense == view.tensor_count(); ++i) {
+    if (view.tensor(i).scheme == static_cast<uint8_t>(qmc::image::Scheme::kF32)) dense = i;
+  }
+  ASSERT_LT(dense, view.tensor_count()) << "the tiny image has no f32 tensor";
+  EditTensor(image, dense, [](TensorEntry& e) { e.outlier_count = 3; });
+  const Result<ImageView> edited = ImageView::OpenFile(image);
+  ASSERT_TRUE(edited.ok()) << edited.status().what;
+  const Status s = edited.value().Validate();
+  EXPECT_EQ(s.code, StatusCode::kInvalidValue) << s.what;
+  EXPECT_EQ(s.index, dense);
+}
+
 TEST(ImageReader, RejectsCorruptOutlierTable) {
   std::vector<uint8_t> image = TinyImage();
   const Result<ImageView> view = ImageView::OpenFile(image);

@@ -22,6 +22,7 @@
 #include "common/engine.h"
 #include "common/tensor_traffic.h"
 #include "host/eval.h"
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 #include "tests/firmware_tokens.h"
 
@@ -42,17 +43,10 @@ struct RunCase {
 
 void PrintTo(const RunCase& c, std::ostream* os) { *os << c.model << " " << c.flags; }
 
+// The stats line of the board's first answer.
 std::map<std::string, double> Stats(const std::string& out) {
-  std::map<std::string, double> values;
-  const std::string marker = "\nqmc-fw: stats ";
-  const size_t at = out.find(marker);
-  if (at == std::string::npos) return values;
-  const std::string line = out.substr(at + marker.size(), out.find('\n', at + 1) - at - marker.size());
-  const std::regex pair(R"(([\w/]+)=([0-9.]+))");
-  for (std::sregex_iterator it(line.begin(), line.end(), pair), done; it != done; ++it) {
-    values[(*it)[1]] = std::stod((*it)[2]);
-  }
-  return values;
+  const std::vector<qmc::testing::BoardAnswer> answers = qmc::testing::BoardAnswers(out);
+  return answers.empty() ? std::map<std::string, double>() : answers[0].stats;
 }
 
 class MemsimMeasured : public ::testing::TestWithParam<RunCase> {};

@@ -24,6 +24,7 @@
 #include "host/eval.h"
 #include "host/pack.h"
 #include "host/pack_presets.h"
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -229,13 +230,11 @@ TEST_F(SecdedImage, TheEmulatedBoardReadsMramThroughTheCode) {
     std::string text, err;
   };
   auto board = [&](const std::string& options) {
-    const std::string command = std::string(QMC_FW_EMU) + " --nvm " + nvm.string() + " " + options + " <" +
+    const std::string command = qmc::testing::EmuCommand(nvm, options) + " <" +
                                 (dir / "prompt.txt").string() + " >" + (dir / "out.txt").string() + " 2>" +
                                 (dir / "err.txt").string();
     Run r{std::system(command.c_str()), "", qmc::testing::Slurp(dir / "err.txt")};
-    const std::string out = qmc::testing::Slurp(dir / "out.txt");
-    const size_t ready = out.find("qmc-fw: ready:"), stats = out.find("qmc-fw: stats ");
-    if (ready != std::string::npos && stats != std::string::npos) r.text = out.substr(ready, stats - ready);
+    r.text = qmc::testing::GeneratedText(qmc::testing::Slurp(dir / "out.txt"));
     return r;
   };
   const Run clean = board("");

@@ -21,6 +21,7 @@
 #include "common/read_ranges.h"
 #include "common/slot_layout.h"
 #include "hal/emu/retention.h"
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -57,12 +58,8 @@ class NvmFault : public ::testing::Test {
     fs::create_directories(im.dir);
     im.q = im.dir / "q.qmc", im.d = im.dir / "d.qmc";
     for (const auto& [out, scheme] : {std::pair(im.q, "--scheme qmc --bits 3"), std::pair(im.d, "--scheme fp16")}) {
-      const CliRun r = Qmc("pack " + qmc::testing::Stories260K() + " -q " + scheme + " -o " + out.string(), im.dir);
-      ASSERT_EQ(r.exit_code, 0) << r.err;
-      const CliRun run =
-          Qmc("run " + out.string() + " -p '" + kPrompt + "' -n " + std::to_string(kSteps) + " -t 0", im.dir);
-      ASSERT_EQ(run.exit_code, 0) << run.err;
-      im.text[out] = run.out;
+      im.text[out] =
+          qmc::testing::PackAndGenerate(qmc::testing::Stories260K() + " " + scheme, out, kPrompt, kSteps, im.dir);
     }
     ASSERT_NE(im.text[im.q], im.text[im.d]);
   }
@@ -79,7 +76,7 @@ class NvmFault : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  std::string Port(const fs::path& nvm) { return "'exec:" QMC_FW_EMU " --nvm " + nvm.string() + "'"; }
+  std::string Port(const fs::path& nvm) { return "'" + qmc::testing::EmuPort(nvm) + "'"; }
 
   // A board with `slot0` pre-flashed (commit 1) and `slot1` flashed over the link (commit 2).
   fs::path Board(const fs::path& slot0, const fs::path& slot1, const std::string& name) {
@@ -128,14 +125,11 @@ class NvmFault : public ::testing::Test {
   Console Firmware(const fs::path& nvm, const std::string& options = "") {
     const fs::path in = dir_ / "prompt.txt", out = dir_ / "fw_out.txt", err = dir_ / "fw_err.txt";
     std::ofstream(in) << "steps=" << kSteps << " " << kPrompt << "\n";
-    const int status = std::system(("timeout 60 " QMC_FW_EMU " --nvm " + nvm.string() + " " + options + " <" +
-                                    in.string() + " >" + out.string() + " 2>" + err.string())
+    const int status = std::system(("timeout 60 " + qmc::testing::EmuCommand(nvm, options) + " <" + in.string() +
+                                    " >" + out.string() + " 2>" + err.string())
                                        .c_str());
-    Console c{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err), ""};
-    const size_t ready = c.out.find("qmc-fw: ready:");
-    const size_t start = c.out.find('\n', ready) + 1, stats = c.out.find("\nqmc-fw: stats ", start);
-    if (ready != std::string::npos && stats != std::string::npos) c.text = c.out.substr(start, stats - start) + "\n";
-    return c;
+    const std::string console = Slurp(out);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, console, Slurp(err), qmc::testing::GeneratedText(console)};
   }
 
   void ExpectFallback(const Console& c, const fs::path& older, const std::string& why) {

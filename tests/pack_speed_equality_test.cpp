@@ -1,6 +1,6 @@
 // The fast packing paths held equal to their references: FitAffine's
 // lane-summed search to the element-order one, the code writer to
-// quant::WriteCode, the key-based outlier selection to a full sort, and a
+// quant::WriteCode, the key-based outlier selection (short and long ranges) to a full sort, and a
 // large tensor's rows
 // threaded to the same rows quantized slice by slice.
 #include <gtest/gtest.h>
@@ -122,6 +122,22 @@ TEST(PackSpeedEquality, SelectOutliersEqualsSort) {
     }
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(SelectOutliers(t, ratio, OutlierBalance::kRow), expected) << ratio;
+  }
+}
+
+// A tensor long enough for the histogram pass (the selection's large-range
+// path): heavy-tailed values, some repeated exactly, so the k-th magnitude
+// ties across positions and buckets hold many keys.
+TEST(PackSpeedEquality, SelectOutliersEqualsSortOnALargeTensor) {
+  std::mt19937 rng(6);
+  std::student_t_distribution<float> heavy(3.0f);
+  Tensor t{300, 256, std::vector<float>(300 * 256)};
+  for (float& v : t.data) v = (rng() % 4 == 0) ? static_cast<float>(static_cast<int>(rng() % 7) - 3) * 0.01f : 0.01f * heavy(rng);
+  for (double ratio : {0.0001, 0.005, 0.3, 0.9}) {
+    const auto count = static_cast<uint32_t>(std::llround(ratio * t.data.size()));
+    std::vector<uint32_t> expected = SortedLargest(t, 0, static_cast<uint32_t>(t.data.size()), count);
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(SelectOutliers(t, ratio, OutlierBalance::kTensor), expected) << ratio;
   }
 }
 

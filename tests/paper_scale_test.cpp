@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 
 namespace {
@@ -23,16 +24,6 @@ using qmc::testing::Qmc;
 
 const fs::path kShared = QMC_SHARED_DIR;
 const fs::path kBoard = fs::path(QMC_SOURCE_DIR) / "hal/profiles/boards/paper-scale.json";
-
-// The text the firmware printed for its one prompt: from the line after
-// the "ready" banner to its stats line.
-std::string FirmwareText(const std::string& out) {
-  const size_t ready = out.find("qmc-fw: ready:");
-  if (ready == std::string::npos) return "(no ready banner)";
-  const size_t begin = out.find('\n', ready) + 1;
-  const size_t stats = out.find("\nqmc-fw: stats ", begin);
-  return stats == std::string::npos ? "(no stats line)" : out.substr(begin, stats - begin);
-}
 
 class PaperScale : public ::testing::TestWithParam<const char*> {
  protected:
@@ -79,7 +70,7 @@ TEST_P(PaperScale, OneFullWidthLayerRunsOnTheEmulatedBoardAsOnTheHost) {
 
   r = Qmc("run " + image.string() + " -p '" + prompt + "' -n 8 -t 0", dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(FirmwareText(firmware) + "\n", r.out) << firmware;
+  EXPECT_EQ(qmc::testing::GeneratedText(firmware), r.out) << firmware;
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, PaperScale,

@@ -24,6 +24,7 @@
 #include "common/tensor_traffic.h"
 #include "host/eval.h"
 #include "host/pack.h"
+#include "tests/board_console.h"
 #include "tests/cli_runner.h"
 #include "tests/firmware_tokens.h"
 #include "tests/tiny_model.h"
@@ -331,21 +332,6 @@ TEST(Traffic, TheKvCacheIsReadOncePerKvHead) {
 
 // ---- (c) The firmware on the emu board reports the counted bytes.
 
-std::map<std::string, double> StatsAfter(const std::string& out, size_t* from) {
-  std::map<std::string, double> values;
-  const std::string marker = "\nqmc-fw: stats ";
-  const size_t stats = out.find(marker, *from);
-  if (stats == std::string::npos) return values;
-  const size_t end = out.find('\n', stats + 1);
-  const std::string line = out.substr(stats + marker.size(), end - stats - marker.size());
-  const std::regex pair(R"(([\w/]+)=([0-9.]+))");
-  for (std::sregex_iterator it(line.begin(), line.end(), pair), done; it != done; ++it) {
-    values[(*it)[1]] = std::stod((*it)[2]);
-  }
-  *from = end;
-  return values;
-}
-
 TEST(TrafficFirmware, TheStatsLineReportsTheCountedBytes) {
   if (!fs::exists(kShared / "models/stories260K.bin")) GTEST_SKIP() << "../shared/models is missing";
   const fs::path dir = testing::FreshTestDir("qmc_traffic_");
@@ -379,10 +365,12 @@ TEST(TrafficFirmware, TheStatsLineReportsTheCountedBytes) {
     const std::vector<uint8_t> file(bytes.begin(), bytes.end());
     const image::ImageView view = image::ImageView::OpenFile(file).value();
     const Model model = ParseModel(file);
-    size_t from = 0;
-    for (const Prompt& prompt : prompts) {
+    const std::vector<testing::BoardAnswer> answers = testing::BoardAnswers(link);
+    ASSERT_EQ(answers.size(), std::size(prompts)) << link;
+    for (size_t i = 0; i < std::size(prompts); ++i) {
+      const Prompt& prompt = prompts[i];
       SCOPED_TRACE(prompt.line);
-      const std::map<std::string, double> stats = StatsAfter(link, &from);
+      const std::map<std::string, double>& stats = answers[i].stats;
       ASSERT_FALSE(stats.empty()) << link;
       const std::vector<uint32_t> tokens = GreedyTokens(view, prompt.text, prompt.steps, prompt.format);
       ASSERT_EQ(stats.at("positions"), tokens.size());

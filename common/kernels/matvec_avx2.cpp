@@ -182,6 +182,16 @@ QMC_AVX2 float Dot(const float* a, const float* b, uint32_t n) {
   return HorizontalSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
+QMC_AVX2 void Axpy(float a, const float* x, float* y, uint32_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  if (i < n) {
+    const __m256i m = FirstLanes(n - i);
+    _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+  }
+}
+
 QMC_AVX2 float DotF16(const uint16_t* w, const float* x, uint32_t n) {
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
   uint32_t i = 0;
@@ -808,6 +818,10 @@ bool Avx2Supported() {
   const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
+
+float DotAvx2(const float* a, const float* b, uint32_t n) { return Dot(a, b, n); }
+
+void AxpyAvx2(float a, const float* x, float* y, uint32_t n) { Axpy(a, x, y, n); }
 
 void UnpackCodesAvx2(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,
                      float* out) {

@@ -52,6 +52,12 @@ using DotRowsFunction = void (*)(const float* w, size_t w_stride, uint32_t rows,
 void MatMulAvx2(const image::ImageView& image, const image::TensorEntry& t, const float* x, size_t x_stride, float* y,
                 size_t y_stride, uint32_t n, float* row_buffer, DotRowsFunction dot_rows);
 
+// a · b over n floats, in 4 × 8 lanes of FMAs.
+float DotAvx2(const float* a, const float* b, uint32_t n);
+
+// y[i] += a · x[i] for n floats, fused (one rounding per element).
+void AxpyAvx2(float a, const float* x, float* y, uint32_t n);
+
 // As UnpackCodes.
 void UnpackCodesAvx2(const uint32_t* row_words, uint32_t cols, uint32_t bits, uint32_t cell_bits, uint32_t flip,
                      float* out);

@@ -105,6 +105,14 @@ float Dot(const float* a, const float* b, uint32_t n) {
   return HorizontalSum(vaddq_f32(s0, s1));
 }
 
+// y += a · x, fused; tail lanes predicated off as in Dot.
+void Axpy(float a, const float* x, float* y, uint32_t n) {
+  for (uint32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t p = vctp32q(n - i);
+    vstrwq_p_f32(y + i, vfmaq_n_f32(vld1q_z_f32(y + i, p), vld1q_z_f32(x + i, p), a), p);
+  }
+}
+
 // VCVTB/VCVTT.F32.F16 (each 32-bit lane's bottom or top half to f32), by
 // encoding: Debian 12's assembler (binutils 2.40) puts their destination
 // register field one bit too high (q1 becomes q2), so the arm_mve.h
@@ -179,13 +187,15 @@ float OutlierDot(const PackedTensor& p, uint32_t row, const float* x) {
 // streams: one gather (the rows' word offsets) loads a word of all four, and
 // every code is cut by the same immediate shifts, its x broadcast from a
 // scalar (VFMA by a scalar). Per code column: the cut (1 to 3), VCVT, the
-// zero's VSUB (affine), the x load, VFMA. No row is unpacked first.
+// x load, VFMA. No row is unpacked first. The affine zero comes off once
+// per group: Σ (code − zero)·x = Σ code·x − zero·Σ x, Σ x over the group's
+// columns being the same for every row (x_sums, once per matvec).
 //
 // A period is the fewest words holding whole codes (Superblock): whole
-// periods inside one group run unrolled with compile-time shifts; codes
-// near a group boundary or past the last whole period take shifts at run
-// time (CodesAt). Rows past the tensor's last (its last < 4) read the last
-// row again and are not stored.
+// periods run unrolled with compile-time shifts; codes past the last whole
+// period (and, for groups shorter than a period, near a group boundary)
+// take shifts at run time (CodesAt). Rows past the tensor's last (its
+// last < 4) read the last row again and are not stored.
 
 // The code at stream bit `off` of word vector `lo` (`hi` the next word's, for
 // a code that straddles), in the low bits, as an integer: unsigned, or with
@@ -210,29 +220,56 @@ QMC_HELIUM_INLINE float32x4_t CutCode(uint32x4_t lo, uint32x4_t hi, uint32x4_t m
   }
 }
 
+// Code J of a period of the four rows, as a float.
 template <uint32_t B, uint32_t S, bool kSigned, uint32_t J>
-QMC_HELIUM_INLINE void PeriodCode(const uint32_t* period, uint32x4_t rows, const float* x, float32x4_t zero,
-                                  uint32x4_t mask, float32x4_t& acc) {
+QMC_HELIUM_INLINE float32x4_t PeriodCodeOf(const uint32_t* period, uint32x4_t rows, uint32x4_t mask) {
   constexpr uint32_t kWord = J * B / S, kOff = J * B % S;
   const uint32x4_t lo = vldrwq_gather_shifted_offset_u32(period + kWord, rows);
   uint32x4_t hi = lo;
   if constexpr (kOff + B > S) hi = vldrwq_gather_shifted_offset_u32(period + kWord + 1, rows);
-  float32x4_t code = CutCode<B, S, kSigned, kOff>(lo, hi, mask);
-  if constexpr (!kSigned) code = vsubq_f32(code, zero);
+  return CutCode<B, S, kSigned, kOff>(lo, hi, mask);
+}
+
+template <uint32_t B, uint32_t S, bool kSigned, uint32_t J>
+QMC_HELIUM_INLINE void PeriodCode(const uint32_t* period, uint32x4_t rows, const float* x, uint32x4_t mask,
+                                  float32x4_t& acc) {
+  const float32x4_t code = PeriodCodeOf<B, S, kSigned, J>(period, rows, mask);
   acc = vfmaq_n_f32(acc, code, x[J]);
 }
 
 template <uint32_t B, uint32_t S, bool kSigned, size_t... J>
-QMC_HELIUM_INLINE void Period(const uint32_t* period, uint32x4_t rows, const float* x, float32x4_t zero,
-                              uint32x4_t mask, float32x4_t& acc, std::index_sequence<J...>) {
-  (PeriodCode<B, S, kSigned, J>(period, rows, x, zero, mask, acc), ...);
+QMC_HELIUM_INLINE void Period(const uint32_t* period, uint32x4_t rows, const float* x, uint32x4_t mask,
+                              float32x4_t& acc, std::index_sequence<J...>) {
+  (PeriodCode<B, S, kSigned, J>(period, rows, x, mask, acc), ...);
+}
+
+// A period a group boundary cuts at code `split`: codes before it go to
+// acc (their group's sum), the rest to next (the next group's). Cheaper
+// than cutting them at run time (CodesAt), which 30-bit words would do for
+// about a quarter of a row: their periods (15 codes of 2 or 4 bits, 10 of
+// 3) never align with groups of 64.
+template <uint32_t B, uint32_t S, bool kSigned, uint32_t J>
+QMC_HELIUM_INLINE void SplitPeriodCode(const uint32_t* period, uint32x4_t rows, const float* x, uint32_t split,
+                                       uint32x4_t mask, float32x4_t& acc, float32x4_t& next) {
+  const float32x4_t code = PeriodCodeOf<B, S, kSigned, J>(period, rows, mask);
+  if (J < split) {
+    acc = vfmaq_n_f32(acc, code, x[J]);
+  } else {
+    next = vfmaq_n_f32(next, code, x[J]);
+  }
+}
+
+template <uint32_t B, uint32_t S, bool kSigned, size_t... J>
+QMC_HELIUM_INLINE void SplitPeriod(const uint32_t* period, uint32x4_t rows, const float* x, uint32_t split,
+                                   uint32x4_t mask, float32x4_t& acc, float32x4_t& next, std::index_sequence<J...>) {
+  (SplitPeriodCode<B, S, kSigned, J>(period, rows, x, split, mask, acc, next), ...);
 }
 
 // Codes [k, end) of the four rows, shifts at run time; nothing past the
 // word holding code end − 1 is read.
 template <uint32_t B, uint32_t S, bool kSigned>
 float32x4_t CodesAt(const uint32_t* words, uint32x4_t rows, uint32_t k, uint32_t end, const float* x,
-                    float32x4_t zero, float32x4_t acc) {
+                    float32x4_t acc) {
   const uint32_t first = k * B;
   uint32_t w = first / S, off = first % S;
   for (; k < end; ++k) {
@@ -247,7 +284,7 @@ float32x4_t CodesAt(const uint32_t* words, uint32x4_t rows, uint32_t k, uint32_t
     if constexpr (kSigned) {
       code = vcvtq_f32_s32(vshrq_n_s32(vreinterpretq_s32_u32(vshlq_n_u32(v, 32 - B)), 32 - B));
     } else {
-      code = vsubq_f32(vcvtq_f32_u32(vandq_u32(v, vdupq_n_u32((1u << B) - 1u))), zero);
+      code = vcvtq_f32_u32(vandq_u32(v, vdupq_n_u32((1u << B) - 1u)));
     }
     acc = vfmaq_n_f32(acc, code, x[k]);
     off += B;
@@ -274,8 +311,21 @@ QMC_HELIUM_INLINE GroupScaleVectors MxGroup(const uint8_t* scales, uint32x4_t of
   return {vreinterpretq_f32_u32(bits), vdupq_n_f32(0.0f)};
 }
 
+template <bool kSigned>
+QMC_HELIUM_INLINE GroupScaleVectors Group(const uint8_t* scales, uint32x4_t offsets, uint32_t g) {
+  return kSigned ? MxGroup(scales, offsets, g) : AffineGroup(scales, offsets, g);
+}
+
+// A group's Σ code·x less zero·Σ x (affine; mxint4 has no zero).
+template <bool kSigned>
+QMC_HELIUM_INLINE float32x4_t LessZero(float32x4_t acc, GroupScaleVectors s, const float* x_sums, uint32_t g) {
+  if constexpr (kSigned) return acc;
+  return vfmsq_f32(acc, s.zero, vdupq_n_f32(x_sums[g]));
+}
+
 template <uint32_t B, uint32_t S, bool kSigned>
-void FourRows(const PackedTensor& p, uint32_t group_size, uint32_t r, const float* x, float* y) {
+void FourRows(const PackedTensor& p, uint32_t group_size, uint32_t r, const float* x, const float* x_sums,
+              float* y) {
   using Block = Superblock<B, S>;
   constexpr uint32_t kP = Block::kCodes;
   const uint32_t last = p.rows - r - 1 < 3 ? p.rows - r - 1 : 3;
@@ -287,29 +337,78 @@ void FourRows(const PackedTensor& p, uint32_t group_size, uint32_t r, const floa
   const uint8_t* scales = p.RowScales(r);
   const uint32_t cols = p.cols;
   float32x4_t sum = vdupq_n_f32(0.0f);
+  if (group_size >= kP) {
+    // Period by period: a group boundary cuts one period at most. The codes
+    // after the last whole period (fewer than kP) are cut at run time.
+    uint32_t g = 0, k = 0, group_end = cols < group_size ? cols : group_size;
+    GroupScaleVectors s = Group<kSigned>(scales, scale_offsets, 0);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    while (k < cols) {
+      if (k + kP <= cols) {
+        const uint32_t* period = words + k / kP * Block::kWords;
+        if (k + kP <= group_end) {
+          Period<B, S, kSigned>(period, rows, x + k, mask, acc, std::make_index_sequence<kP>{});
+        } else {  // the group ends inside the period; the next ends past it
+          float32x4_t next = vdupq_n_f32(0.0f);
+          SplitPeriod<B, S, kSigned>(period, rows, x + k, group_end - k, mask, acc, next,
+                                     std::make_index_sequence<kP>{});
+          sum = vfmaq_f32(sum, LessZero<kSigned>(acc, s, x_sums, g), s.scale);
+          acc = next;
+          s = Group<kSigned>(scales, scale_offsets, ++g);
+          group_end = cols - group_end < group_size ? cols : group_end + group_size;
+        }
+        k += kP;
+      } else {
+        acc = CodesAt<B, S, kSigned>(words, rows, k, group_end, x, acc);
+        k = group_end;
+      }
+      if (k < group_end) continue;
+      sum = vfmaq_f32(sum, LessZero<kSigned>(acc, s, x_sums, g), s.scale);
+      acc = vdupq_n_f32(0.0f);
+      if (k < cols) {
+        s = Group<kSigned>(scales, scale_offsets, ++g);
+        group_end = cols - group_end < group_size ? cols : group_end + group_size;
+      }
+    }
+    vstrwq_p_f32(y + r, sum, vctp32q(last + 1));
+    return;
+  }
+  // Groups shorter than a period: group by group.
   for (uint32_t g = 0, k = 0; k < cols; ++g) {
-    const GroupScaleVectors s = kSigned ? MxGroup(scales, scale_offsets, g) : AffineGroup(scales, scale_offsets, g);
+    const GroupScaleVectors s = Group<kSigned>(scales, scale_offsets, g);
     const uint32_t end = cols - k < group_size ? cols : k + group_size;
     float32x4_t acc = vdupq_n_f32(0.0f);
     // Up to the first period boundary, whole periods, the rest.
     const uint32_t head = (kP - k % kP) % kP;
     const uint32_t body = end - k < head ? end : k + head;
-    if (k < body) acc = CodesAt<B, S, kSigned>(words, rows, k, body, x, s.zero, acc);
+    if (k < body) acc = CodesAt<B, S, kSigned>(words, rows, k, body, x, acc);
     for (k = body; k + kP <= end; k += kP) {
-      Period<B, S, kSigned>(words + k / kP * Block::kWords, rows, x + k, s.zero, mask, acc,
-                            std::make_index_sequence<kP>{});
+      Period<B, S, kSigned>(words + k / kP * Block::kWords, rows, x + k, mask, acc, std::make_index_sequence<kP>{});
     }
-    if (k < end) acc = CodesAt<B, S, kSigned>(words, rows, k, end, x, s.zero, acc);
+    if (k < end) acc = CodesAt<B, S, kSigned>(words, rows, k, end, x, acc);
     k = end;
-    sum = vfmaq_f32(sum, acc, s.scale);
+    sum = vfmaq_f32(sum, LessZero<kSigned>(acc, s, x_sums, g), s.scale);
   }
   vstrwq_p_f32(y + r, sum, vctp32q(last + 1));
 }
 
+// x_sums[g] = Σ x over group g's columns, for g < ⌈cols / group_size⌉.
+void GroupSums(const float* x, uint32_t cols, uint32_t group_size, float* x_sums) {
+  for (uint32_t g = 0, k = 0; k < cols; ++g, k += group_size) {
+    const uint32_t n = cols - k < group_size ? cols - k : group_size;
+    float32x4_t s = vdupq_n_f32(0.0f);
+    for (uint32_t i = 0; i < n; i += 4) s = vaddq_m_f32(s, s, vld1q_z_f32(x + k + i, vctp32q(n - i)), vctp32q(n - i));
+    x_sums[g] = HorizontalSum(s);
+  }
+}
+
+// `buffer` (cols floats) holds the group sums of x.
 template <uint32_t B, uint32_t S, bool kSigned>
-void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y) {
+void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
+                  float* buffer) {
   const PackedTensor p(image, t);
-  for (uint32_t r = 0; r < t.rows; r += 4) FourRows<B, S, kSigned>(p, t.group_size, r, x, y);
+  if (!kSigned) GroupSums(x, t.cols, t.group_size, buffer);
+  for (uint32_t r = 0; r < t.rows; r += 4) FourRows<B, S, kSigned>(p, t.group_size, r, x, buffer, y);
   if (p.outliers == nullptr) return;
   // Most rows have none: four at a time are skipped without a call.
   for (uint32_t r = 0; r < t.rows; r += 4) {
@@ -319,18 +418,23 @@ void PackedMatVec(const image::ImageView& image, const image::TensorEntry& t, co
   }
 }
 
-void PackedLayout(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y) {
+void PackedLayout(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
+                  float* buffer) {
   const bool full_words = StreamBitsPerWord(t.cell_bits) == 32;
   if (t.scheme == static_cast<uint8_t>(image::Scheme::kMxInt4)) {  // 4-bit codes
-    return full_words ? PackedMatVec<4, 32, true>(image, t, x, y) : PackedMatVec<4, 30, true>(image, t, x, y);
+    return full_words ? PackedMatVec<4, 32, true>(image, t, x, y, buffer)
+                      : PackedMatVec<4, 30, true>(image, t, x, y, buffer);
   }
   switch (t.bits) {
     case 2:
-      return full_words ? PackedMatVec<2, 32, false>(image, t, x, y) : PackedMatVec<2, 30, false>(image, t, x, y);
+      return full_words ? PackedMatVec<2, 32, false>(image, t, x, y, buffer)
+                        : PackedMatVec<2, 30, false>(image, t, x, y, buffer);
     case 3:
-      return full_words ? PackedMatVec<3, 32, false>(image, t, x, y) : PackedMatVec<3, 30, false>(image, t, x, y);
+      return full_words ? PackedMatVec<3, 32, false>(image, t, x, y, buffer)
+                        : PackedMatVec<3, 30, false>(image, t, x, y, buffer);
     default:  // 4, the only other width a validated image holds
-      return full_words ? PackedMatVec<4, 32, false>(image, t, x, y) : PackedMatVec<4, 30, false>(image, t, x, y);
+      return full_words ? PackedMatVec<4, 32, false>(image, t, x, y, buffer)
+                        : PackedMatVec<4, 30, false>(image, t, x, y, buffer);
   }
 }
 
@@ -557,6 +661,10 @@ void SplitLayout(const image::ImageView& image, const image::TensorEntry& t, con
 
 }  // namespace
 
+float DotHelium(const float* a, const float* b, uint32_t n) { return Dot(a, b, n); }
+
+void AxpyHelium(float a, const float* x, float* y, uint32_t n) { Axpy(a, x, y, n); }
+
 void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
                   float* row_buffer) {
   const uint8_t* data = image.blob(t.data).data();
@@ -572,7 +680,7 @@ void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, co
       return;
     }
     case image::Scheme::kGroupAffine:
-    case image::Scheme::kMxInt4: return PackedLayout(image, t, x, y);
+    case image::Scheme::kMxInt4: return PackedLayout(image, t, x, y, row_buffer);
     case image::Scheme::kSplit: return SplitLayout(image, t, x, y, row_buffer);
   }
 }

@@ -15,4 +15,8 @@ namespace qmc::kernels {
 void MatVecHelium(const image::ImageView& image, const image::TensorEntry& t, const float* x, float* y,
                   float* row_buffer);
 
+// As DotAvx2 and AxpyAvx2, in 2 × 4 lanes.
+float DotHelium(const float* a, const float* b, uint32_t n);
+void AxpyHelium(float a, const float* x, float* y, uint32_t n);
+
 }  // namespace qmc::kernels
